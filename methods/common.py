@@ -1,0 +1,109 @@
+"""Building blocks shared by the methods: the clipped surrogate, the reference KL, token
+selection and the covariance of Cui et al. (Eq. 12 of the SENT paper).
+
+Each returns per-token matrices; the method decides how they are aggregated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from methods.base import ClipParams, PolicyBatch, RefKLParams
+
+__all__ = [
+    "clipped_surrogate",
+    "unclipped_surrogate",
+    "ref_kl_term",
+    "masked_mean",
+    "bottom_frac_mask",
+    "top_frac_mask",
+    "covariance",
+    "frac_count",
+]
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over ``mask`` (0 when the mask is empty)."""
+    return (x * mask).sum() / mask.sum().clamp(min=1)
+
+
+def clipped_surrogate(batch: PolicyBatch, p: ClipParams, advantages: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+    """verl's vanilla PPO loss per token: max(-A r, -A clip(r)), dual-clipped at ``clip_ratio_c`` for A < 0.
+
+    Returns the ``[B, T]`` loss matrix (to minimise) and clip metrics.
+    """
+    adv = batch.advantages if advantages is None else advantages                          # [B, T]
+    log_ratio = torch.clamp(batch.log_prob - batch.old_log_prob, min=-20.0, max=20.0)     # [B, T]
+    ratio = torch.exp(log_ratio)                                                           # [B, T]
+    pg1 = -adv * ratio                                                                     # [B, T]
+    pg2 = -adv * torch.clamp(ratio, 1 - p.clip_ratio_low, 1 + p.clip_ratio_high)          # [B, T]
+    clipped = torch.maximum(pg1, pg2)                                                      # [B, T]
+    pg3 = -adv * p.clip_ratio_c                                                            # [B, T]
+    dual = torch.minimum(pg3, clipped)                                                     # [B, T]
+    loss = torch.where(adv < 0, dual, clipped)                                             # [B, T]
+    m = batch.mask
+    metrics = {
+        "method/ppo_clipfrac": float(masked_mean((pg2 > pg1).float(), m)),
+        "method/ppo_clipfrac_lower": float(masked_mean(((clipped > pg3) & (adv < 0)).float(), m)),
+        "method/ppo_kl": float(masked_mean(-log_ratio.detach(), m)),
+    }
+    return loss, metrics
+
+
+def unclipped_surrogate(batch: PolicyBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """-A r per token with no clipping (KL-Cov and SENT-as-released); also returns |log r|."""
+    log_ratio = batch.log_prob - batch.old_log_prob                                       # [B, T]
+    return -batch.advantages * torch.exp(log_ratio), log_ratio.abs()
+
+
+def ref_kl_term(batch: PolicyBatch, p: RefKLParams) -> torch.Tensor:
+    """Per-token KL(pi || pi_ref) estimate with verl's ``kl_penalty`` (``[B, T]``)."""
+    from verl.trainer.ppo.core_algos import kl_penalty
+
+    if batch.ref_log_prob is None:
+        raise ValueError("this method needs reference log-probs but the batch has none "
+                         "(verl: set actor_rollout_ref.actor.use_kl_loss=True; embedded: the core keeps a reference)")
+    return kl_penalty(logprob=batch.log_prob, ref_logprob=batch.ref_log_prob, kl_penalty=p.kl_type)
+
+
+def frac_count(frac: float, n: int, rounding: str = "floor") -> int:
+    """Number of tokens a fraction selects among ``n``: at least 1 (as all reference code does)."""
+    if n == 0:
+        return 0
+    k = math.ceil(frac * n - 1e-9) if rounding == "ceil" else int(frac * n)
+    return min(n, max(1, k))
+
+
+def _select_by_rank(values: torch.Tensor, mask: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
+    """Bool mask of the ``k`` largest/smallest ``values`` among ``mask`` (exactly k; torch.topk ties)."""
+    flat_mask = mask.reshape(-1)                                                           # [B*T]
+    valid_idx = torch.nonzero(flat_mask, as_tuple=True)[0]                                 # [n]
+    out = torch.zeros_like(flat_mask, dtype=torch.bool)
+    if k > 0 and valid_idx.numel() > 0:
+        vals = values.detach().reshape(-1)[valid_idx]                                      # [n]
+        pick = torch.topk(vals, k, largest=largest).indices                               # [k]
+        out[valid_idx[pick]] = True
+    return out.view_as(mask)
+
+
+def bottom_frac_mask(values: torch.Tensor, mask: torch.Tensor, frac: float, rounding: str = "floor") -> torch.Tensor:
+    """The ``frac`` lowest-``values`` tokens of ``mask`` (count: ``frac_count``)."""
+    return _select_by_rank(values, mask, frac_count(frac, int(mask.sum()), rounding), largest=False)
+
+
+def top_frac_mask(values: torch.Tensor, mask: torch.Tensor, frac: float, rounding: str = "floor") -> torch.Tensor:
+    """The ``frac`` highest-``values`` tokens of ``mask``."""
+    return _select_by_rank(values, mask, frac_count(frac, int(mask.sum()), rounding), largest=True)
+
+
+def covariance(log_prob: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cov_t = (log p_t - mean log p)(A_t - mean A), means over ``mask`` (SENT Eq. 12; Cui et al.).
+
+    Detached; ``[B, T]``; meaningless (but finite) outside ``mask``.
+    """
+    lp = log_prob.detach()
+    a = advantages.detach()
+    return (lp - masked_mean(lp, mask)) * (a - masked_mean(a, mask))

@@ -1,0 +1,41 @@
+"""GRPO (Shao et al. 2024; SENT Eq. 4): the clipped surrogate minus beta * KL(pi || pi_ref)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from methods.base import ClipParams, LossMethod, LossOutput, PolicyBatch, RefKLParams
+from methods.common import clipped_surrogate, masked_mean, ref_kl_term
+from methods.registry import register
+
+
+@dataclass(frozen=True)
+class GRPOParams(ClipParams, RefKLParams):
+    """Table X: KL coefficient 0.001; everything else VeRL's defaults (App. D-1)."""
+
+
+def grpo_terms(batch: PolicyBatch, p: GRPOParams, advantages=None) -> tuple:
+    """The GRPO loss (policy term + reference KL) shared by the methods built on J_GRPO."""
+    pg_mat, metrics = clipped_surrogate(batch, p, advantages)                  # [B, T]
+    loss = batch.aggregate(pg_mat, p.loss_agg_mode)                           # []
+    metrics["train/pg_loss"] = float(masked_mean(pg_mat.detach(), batch.mask))
+    if p.kl_coef > 0:
+        kl_mat = ref_kl_term(batch, p)                                        # [B, T]
+        loss = loss + p.kl_coef * batch.aggregate(kl_mat, p.loss_agg_mode)
+        metrics["train/kl"] = float(masked_mean(kl_mat.detach(), batch.mask))
+    return loss, metrics
+
+
+@register
+class GRPO(LossMethod):
+    name = "grpo"
+    params_cls = GRPOParams
+    paper = "Shao et al. 2024 (DeepSeekMath); SENT Eq. 3-4, App. C-1"
+    needs_entropy = False
+
+    def requires_ref(self) -> bool:
+        return self.params.kl_coef > 0
+
+    def compute(self, batch: PolicyBatch) -> LossOutput:
+        loss, metrics = grpo_terms(batch, self.params)
+        return LossOutput(loss, metrics)
