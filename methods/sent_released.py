@@ -106,8 +106,10 @@ class SentReleased(LossMethod):
         w = torch.zeros_like(pg_mat)
         w[sel["high"]] = p.ppo_kl_coef * p.high_cov_coef
         w[sel["lowcov"]] = p.ppo_kl_coef * p.low_cov_coef
-        loss_mat = pg_mat + w * abs_kl                                         # [B, T]
-        loss = batch.aggregate(loss_mat, p.loss_agg_mode)
+        # token-mean of (pg + w |lp - old|) over all tokens, as released (denominator='all'); 'selected'
+        # normalises the penalty by the penalised tokens instead
+        loss = batch.aggregate(pg_mat, p.loss_agg_mode) + \
+            batch.aggregate_selected(w * abs_kl, p.loss_agg_mode, w > 0, p.denominator)
         metrics = {"train/pg_loss": float(masked_mean(pg_mat.detach(), batch.mask)),
                    "method/high_cov_frac": float(masked_mean(sel["high"].float(), batch.mask)),
                    "method/low_cov_frac": float(masked_mean(sel["lowcov"].float(), batch.mask)),
