@@ -8,8 +8,18 @@ docs/methods.md, "Adding a method").
 from methods.base import ConfigError, LossMethod, LossOutput, MethodParams, PolicyBatch, hp
 from methods.registry import REGISTRY, build_method, describe, get_method_cls, method_names, register, unregister
 
-# built-in methods (import order = listing order is irrelevant; the registry sorts)
-from methods import grpo, en, adv, mask, clip, cov, high_en, sent, sent_released, low  # noqa: E402,F401
+
+def _import_all_methods() -> None:
+    """Import every module of this package, so a new method file registers itself (no list to edit)."""
+    import importlib
+    import pkgutil
+
+    for mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        if mod not in {"base", "registry", "common", "__main__"}:
+            importlib.import_module(f"{__name__}.{mod}")
+
+
+_import_all_methods()
 
 __all__ = ["ConfigError", "LossMethod", "LossOutput", "MethodParams", "PolicyBatch", "hp", "REGISTRY",
            "build_method", "describe", "get_method_cls", "method_names", "register", "unregister"]
