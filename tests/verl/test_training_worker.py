@@ -1,0 +1,239 @@
+"""verl's real ``TrainingWorker`` update, on CPU, through the harness loss entry point.
+
+One tiny random Qwen2 (vocab 64, hidden 32, 2 layers, 2 heads) is saved to a temporary folder with
+a word-level tokenizer built here (nothing from a hub). One worker is built per test module
+(setup is the slow part); every test calls ``reset()``, which reloads the saved weights and builds
+a fresh optimizer, so each update starts from the same state. The batch goes through verl's own
+conversion (``DataProto.to_tensordict`` + ``left_right_2_no_padding``, as ``_update_actor`` does),
+with GRPO advantages from verl's ``compute_grpo_outcome_advantage``. Two micro-batches per
+mini-batch, so verl's global-batch normalisation is exercised.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from methods import ConfigError, build_method, method_names
+
+pytestmark = pytest.mark.skipif(torch.cuda.is_available(),
+                                reason="CPU route (core/verl_cpu.py); with a GPU verl runs unpatched")
+
+VOCAB, PAD, EOS = 64, 0, 1
+B, P, R, MICRO = 8, 5, 7, 4                     # responses, prompt/response widths, micro-batch size
+PROMPT_LEN = [5, 3, 5, 2, 4, 5, 3, 5]           # left padded
+RESP_LEN = [7, 5, 7, 3, 7, 2, 6, 4]             # right padded
+REWARD = [1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]
+UID = ["a", "a", "b", "b", "c", "c", "d", "d"]  # groups of 2
+
+
+def _save_tiny_model(path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    vocab = {"<pad>": PAD, "<eos>": EOS, **{f"w{i}": i for i in range(2, VOCAB)}}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="w2"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>").save_pretrained(path)
+    torch.manual_seed(0)
+    cfg = Qwen2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                      tie_word_embeddings=False, pad_token_id=PAD, bos_token_id=EOS, eos_token_id=EOS)
+    Qwen2ForCausalLM(cfg).save_pretrained(path)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny_qwen2")
+    _save_tiny_model(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def worker(model_dir):
+    from core.verl_cpu import CPU_ENGINE, CPU_MODEL_OVERRIDES, disable_cpu_training, enable_cpu_training
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 25K-parameter model: extra threads only spin (10x slower on a busy CI box)
+    enable_cpu_training()
+    from verl.workers.config import FSDPEngineConfig, FSDPOptimizerConfig, HFModelConfig, TrainingWorkerConfig
+    from verl.workers.engine_workers import TrainingWorker
+
+    model = HFModelConfig(path=model_dir, override_config=dict(CPU_MODEL_OVERRIDES), use_remove_padding=False,
+                          enable_gradient_checkpointing=False)
+    engine = FSDPEngineConfig(**CPU_ENGINE, use_dynamic_bsz=False, micro_batch_size_per_gpu=MICRO,
+                              infer_micro_batch_size_per_gpu=MICRO)
+    optim = FSDPOptimizerConfig(lr=1e-2, weight_decay=0.0, clip_grad=1.0)  # no decay: params move only by grads
+    w = TrainingWorker(TrainingWorkerConfig(model_type="language_model", model_config=model,
+                                            engine_config=engine, optimizer_config=optim))
+    yield w
+    disable_cpu_training()
+    torch.set_num_threads(threads)
+
+
+def _reference_forward(model_dir, tensors):
+    """Per-token log-probs and entropies of the responses, [B, R], by plain transformers (not verl)."""
+    from transformers import Qwen2ForCausalLM
+
+    model = Qwen2ForCausalLM.from_pretrained(model_dir, attn_implementation="sdpa", dtype=torch.float32)
+    with torch.no_grad():
+        logits = model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"],
+                       position_ids=tensors["position_ids"], use_cache=False).logits  # [B, P+R, V]
+    logits = logits[:, P - 1:-1]                                                        # [B, R, V] predicts responses
+    logp = torch.log_softmax(logits, -1)                                                # [B, R, V]
+    token_lp = logp.gather(-1, tensors["responses"].unsqueeze(-1)).squeeze(-1)         # [B, R]
+    entropy = -(logp.exp() * logp).sum(-1)                                              # [B, R]
+    mask = tensors["response_mask"].bool()
+    return token_lp * mask, entropy * mask
+
+
+@pytest.fixture(scope="module")
+def batch(model_dir):
+    """Padded [B, *] tensors of one rollout batch; old/ref log-probs near the initial policy's own."""
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+    g = torch.Generator().manual_seed(1)
+    pmask = (torch.arange(P)[None] >= P - torch.tensor(PROMPT_LEN)[:, None]).long()   # [B, P] left padded
+    rmask = (torch.arange(R)[None] < torch.tensor(RESP_LEN)[:, None]).long()          # [B, R] right padded
+    prompts = torch.randint(2, VOCAB, (B, P), generator=g) * pmask                     # [B, P]
+    responses = torch.randint(2, VOCAB, (B, R), generator=g) * rmask                   # [B, R]
+    attention_mask = torch.cat([pmask, rmask], 1)                                      # [B, P+R]
+    t = {"prompts": prompts, "responses": responses, "input_ids": torch.cat([prompts, responses], 1),
+         "attention_mask": attention_mask, "position_ids": (attention_mask.cumsum(1) - 1).clamp(min=0),
+         "response_mask": rmask}
+    lp, entropy = _reference_forward(model_dir, t)
+    t["old_log_probs"] = (lp + 0.1 * torch.randn(B, R, generator=g)) * rmask           # a slightly older policy
+    t["ref_log_prob"] = (lp + 0.3 * torch.randn(B, R, generator=g)) * rmask
+    rewards = torch.zeros(B, R)
+    rewards[torch.arange(B), torch.tensor(RESP_LEN) - 1] = torch.tensor(REWARD)          # outcome reward on last token
+    t["advantages"], _ = compute_grpo_outcome_advantage(rewards, rmask, np.array(UID, dtype=object))
+    return {"tensors": t, "log_prob": lp, "entropy": entropy}
+
+
+def _verl_batch(tensors) -> "TensorDict":  # noqa: F821
+    """What verl's ``_update_actor`` sends to ``update_actor`` (one mini-batch, one epoch, no shuffle)."""
+    from verl import DataProto
+    from verl.utils import tensordict_utils as tu
+    from verl.workers.utils.padding import left_right_2_no_padding
+
+    proto = DataProto.from_dict(tensors={k: v.clone() for k, v in tensors.items()},
+                                non_tensors={"uid": np.array(UID, dtype=object)}, meta_info={"temperature": 1.0})
+    td = left_right_2_no_padding(proto.to_tensordict())
+    tu.assign_non_tensor(td, calculate_entropy=True, distillation_use_topk=False, distillation_only=False,
+                         global_batch_size=B, mini_batch_size=B, epochs=1, seed=42,
+                         dataloader_kwargs={"shuffle": False}, compute_loss=True)
+    return td
+
+
+def _actor_config(name: str, params: dict | None = None, **overrides):
+    from verl.workers.config import FSDPActorConfig
+
+    from core.verl_plugin import HarnessPolicyLossConfig
+
+    method = build_method(name, params or {})
+    kw = dict(strategy="fsdp2", rollout_n=1, ppo_mini_batch_size=B, ppo_micro_batch_size_per_gpu=MICRO,
+              calculate_entropy=True, use_kl_loss=method.requires_ref(), kl_loss_coef=0.0, entropy_coeff=0.0,
+              use_torch_compile=False, policy_loss=HarnessPolicyLossConfig(method=name, params=dict(params or {})))
+    kw.update(overrides)
+    return FSDPActorConfig(**kw)
+
+
+def _params(w):
+    return {n: p.detach().full_tensor().clone() if hasattr(p, "full_tensor") else p.detach().clone()
+            for n, p in w.engine.module.named_parameters()}
+
+
+def _train(w, tensors):
+    from verl.utils import tensordict_utils as tu
+
+    out = w.train_mini_batch(_verl_batch(tensors))
+    metrics = tu.get(out, "metrics")
+    return {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in metrics.items()}
+
+
+def _direct(config, batch, rows=slice(None)):
+    """``harness_loss`` called directly on rows of the padded batch, with the reference forward's
+    log-probs and entropy and verl's global-batch info (the whole mini-batch's token count)."""
+    from core.loss import harness_loss, metric_values
+
+    t = batch["tensors"]
+    data = {k: t[k][rows] for k in ("response_mask", "old_log_probs", "advantages", "ref_log_prob")}
+    data.update(dp_size=1, batch_num_tokens=int(t["response_mask"].sum()), global_batch_size=B)
+    out = {"log_probs": batch["log_prob"][rows], "entropy": batch["entropy"][rows]}
+    loss, metrics = harness_loss(config, out, data)
+    return float(loss), metric_values(metrics)
+
+
+def _direct_micro(config, batch):
+    """What verl should report: the sum of the micro-batch losses, the mean of their metrics."""
+    parts = [_direct(config, batch, slice(i, i + MICRO)) for i in range(0, B, MICRO)]
+    metrics = {k: float(np.mean([m[k] for _, m in parts])) for k in parts[0][1] if k != "train/loss"}
+    return sum(loss for loss, _ in parts), metrics
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_one_update_per_method(worker, batch, name):
+    """One verl update per registered method through core.loss.harness_loss: our metrics come back,
+    finite; the loss and metrics are the entry point's on verl's micro-batches; parameters move."""
+    from core.loss import harness_loss
+    from core.verl_plugin import install_loss
+
+    worker.reset()                                   # saved weights, fresh optimizer
+    config = _actor_config(name)
+    install_loss(worker, config)
+    assert worker.loss_fn.func is harness_loss
+    before = _params(worker)
+    metrics = _train(worker, batch["tensors"])
+
+    torch.manual_seed(0)
+    expected_loss, expected = _direct_micro(_actor_config(name), batch)
+    torch.manual_seed(1)
+    stochastic = _direct_micro(_actor_config(name), batch)[0] != expected_loss  # e.g. clip's random tokens
+    assert "train/loss" in metrics and "train/entropy" in metrics
+    missing = sorted(set(expected) - set(metrics))
+    assert not missing, f"method metrics missing from verl's output: {missing}"
+    for k in [*expected, "train/loss", "loss", "grad_norm"]:
+        assert np.isfinite(metrics[k]), (k, metrics[k])
+    assert metrics["loss"] == pytest.approx(metrics["train/loss"], rel=1e-5, abs=1e-7)  # verl sums our losses
+    if not stochastic:
+        assert metrics["train/loss"] == pytest.approx(expected_loss, rel=1e-4, abs=1e-6)
+        for k, v in expected.items():
+            assert metrics[k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
+    else:
+        assert metrics["train/entropy"] == pytest.approx(expected["train/entropy"], rel=1e-4)
+    assert metrics["grad_norm"] > 0
+    after = _params(worker)
+    assert any(not torch.equal(before[n], after[n]) for n in before), f"{name}: no parameter changed"
+
+
+def test_worker_loss_equals_direct_harness_loss_for_grpo(worker, batch):
+    """First step from the saved weights: verl's loss equals one direct harness_loss call on the whole
+    mini-batch (independent forward pass). verl splits it into two micro-batches, each normalised by
+    the mini-batch's token count, so their sum matches only if the global normalisation is right."""
+    from core.verl_plugin import install_loss
+
+    worker.reset()
+    install_loss(worker, _actor_config("grpo"))
+    metrics = _train(worker, batch["tensors"])
+    expected, _ = _direct(_actor_config("grpo"), batch)
+    assert metrics["train/loss"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    assert metrics["loss"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+
+def test_default_ppo_loss_with_harness_loss_mode_raises(worker, batch):
+    """If the whole-loss function is not installed, verl's ppo_loss calls the 'harness' policy loss:
+    it must stop the run (never a silent fallback), and no parameter may change."""
+    from verl.workers.utils.losses import ppo_loss
+
+    import core.verl_plugin  # noqa: F401  (registers the 'harness' sentinel)
+
+    worker.reset()
+    worker.set_loss_fn(functools.partial(ppo_loss, config=_actor_config("grpo")))
+    before = _params(worker)
+    with pytest.raises(ConfigError, match="harness whole-loss function was not installed"):
+        _train(worker, batch["tensors"])
+    after = _params(worker)
+    assert all(torch.equal(before[n], after[n]) for n in before)
