@@ -157,10 +157,11 @@ def _train(w, tensors):
 def _direct(config, batch, rows=slice(None)):
     """``harness_loss`` called directly on rows of the padded batch, with the reference forward's
     log-probs and entropy and verl's global-batch info (the whole mini-batch's token count)."""
-    from core.loss import harness_loss, metric_values
+    from core.loss import SELECTION_PREFIX, harness_loss, metric_values
 
     t = batch["tensors"]
-    data = {k: t[k][rows] for k in ("response_mask", "old_log_probs", "advantages", "ref_log_prob")}
+    keys = ["response_mask", "old_log_probs", "advantages", "ref_log_prob", "old_entropy"]
+    data = {k: v[rows] for k, v in t.items() if k in keys or k.startswith(SELECTION_PREFIX)}
     data.update(dp_size=1, batch_num_tokens=int(t["response_mask"].sum()), global_batch_size=B)
     out = {"log_probs": batch["log_prob"][rows], "entropy": batch["entropy"][rows]}
     loss, metrics = harness_loss(config, out, data)
@@ -221,6 +222,36 @@ def test_worker_loss_equals_direct_harness_loss_for_grpo(worker, batch):
     expected, _ = _direct(_actor_config("grpo"), batch)
     assert metrics["train/loss"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
     assert metrics["loss"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("name, params, default", [
+    ("adv", {"entropy_source": "rollout", "alpha": 0.05}, {"entropy_source": "current", "alpha": 0.05}),
+    ("mask", {"scope": "batch"}, {"scope": "micro"}),
+    ("sent", {"scope": "batch"}, {"scope": "micro"})])
+def test_rollout_tensors_in_the_batch_reach_the_loss(worker, batch, name, params, default):
+    """Extra [B, R] tensors the harness stores next to the advantages (the rollout entropy
+    ``old_entropy``, batch-scope selections ``sel_*``) survive verl's conversion and micro-batching
+    and arrive row-aligned: the update matches direct calls on the same rows (a missing key raises)."""
+    from core.loss import precompute_selection
+    from core.verl_plugin import install_loss
+
+    t = dict(batch["tensors"])
+    mask = t["response_mask"]
+    noise = torch.rand(B, R, generator=torch.Generator().manual_seed(2))
+    t["old_entropy"] = (batch["entropy"] - 0.5 * noise) * mask                          # [B, R] differs from H
+    sel = precompute_selection(build_method(name, params), old_log_prob=t["old_log_probs"],
+                               advantages=t["advantages"], response_mask=mask, old_entropy=t["old_entropy"])
+    assert bool(params.get("scope") == "batch") == bool(sel)
+    t.update(sel)
+    worker.reset()
+    install_loss(worker, _actor_config(name, params))
+    metrics = _train(worker, t)
+    expected_loss, expected = _direct_micro(_actor_config(name, params), {**batch, "tensors": t})
+    assert metrics["train/loss"] == pytest.approx(expected_loss, rel=1e-4, abs=1e-6)
+    for k, v in expected.items():
+        assert metrics[k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
+    # the extra tensors matter here: without them (current entropy / micro-batch selection) the loss differs
+    assert abs(_direct_micro(_actor_config(name, default), batch)[0] - expected_loss) > 1e-5
 
 
 def test_default_ppo_loss_with_harness_loss_mode_raises(worker, batch):
