@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["pass_at_k", "mean_pass_at_k", "avg_at_k", "len_at_k", "check_k"]
+__all__ = ["pass_at_k", "mean_pass_at_k", "avg_at_k", "len_at_k", "check_k", "pass_at_k_array", "pass_at_k_curve"]
 
 
 def check_k(n: int, k: int) -> None:
@@ -79,3 +79,39 @@ def len_at_k(lengths_per_problem: Iterable[Sequence[float]], k: int) -> float:
     if not means:
         raise ValueError("no problems to average over")
     return float(np.mean(means))
+
+
+def pass_at_k_curve(n, c, ks: Sequence[int]) -> np.ndarray:
+    """Unbiased pass@k for many problems and several k at once (vectorised over problems).
+
+    ``n`` and ``c`` are equal-length integer arrays (samples and correct samples per problem);
+    returns a float array of shape [len(ks), num_problems]. Uses the running product
+    C(n-c, k) / C(n, k) = prod_{j<k} (n-c-j) / (n-j): one multiply per k up to max(ks), so every
+    k is exact to float rounding. Once j reaches n-c the factor is 0 and stays 0 (pass@k = 1).
+    """
+    n = np.asarray(n, dtype=np.int64)
+    c = np.asarray(c, dtype=np.int64)
+    if n.shape != c.shape or n.ndim != 1:
+        raise ValueError(f"n and c must be 1-D arrays of equal length, got shapes {n.shape} and {c.shape}")
+    if n.size == 0:
+        raise ValueError("no problems to score")
+    if np.any(c < 0) or np.any(c > n):
+        bad = int(np.flatnonzero((c < 0) | (c > n))[0])
+        raise ValueError(f"number of correct samples c={c[bad]} must be in [0, n={n[bad]}] (problem {bad})")
+    ks = [int(k) for k in ks]
+    for k in ks:
+        check_k(int(n.min()), k)
+    out = np.empty((len(ks), n.size), dtype=np.float64)
+    want = {k: i for i, k in enumerate(ks)}
+    ratio = np.ones(n.size, dtype=np.float64)  # C(n-c, j) / C(n, j) for the current j
+    nf, wf = n.astype(np.float64), (n - c).astype(np.float64)
+    for j in range(max(ks)):
+        ratio *= np.maximum(wf - j, 0.0) / (nf - j)
+        if j + 1 in want:
+            out[want[j + 1]] = 1.0 - ratio
+    return out
+
+
+def pass_at_k_array(n, c, k: int) -> np.ndarray:
+    """Unbiased pass@k per problem for arrays ``n`` and ``c`` (see ``pass_at_k_curve``)."""
+    return pass_at_k_curve(n, c, [k])[0]

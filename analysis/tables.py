@@ -1,0 +1,458 @@
+"""The paper's Tables I-IX and XII rebuilt from run logs, beside the paper's own numbers.
+
+For each table (``paper.TABLES``) and each of our models that plays the paper model's role (the
+embedded ``tiny`` twin and/or the real model), every cell is the mean over seeds of the per-run
+score at the chosen evaluation step (``Options.eval_step``: each run's final one by default), with
+a 95% stratified-bootstrap interval (``stats``); marks and layout are the paper's (``render``).
+Files per table (``tables/``): ``<name>.{md,tex,csv}`` (ours, paper layout and tidy CSV columns),
+``<name>_stats.csv`` (mean, interval, seeds per cell), ``<name>_vs_grpo.csv`` (paired comparison
+with GRPO) and ``<name>_vs_paper.md`` (the paper's table and ours side by side). A table without
+runs gets only ``<name>_vs_paper.md``, which says why ours is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import Issue, Runs
+from analysis.paper import (BENCH_LABEL, COV_KEY, EN_KEY, LABEL_BENCH, STAGES_VARIANT, TABLES, TWIN_OF,
+                            TableSpec, bench_header, bench_label, hparam_variant, load_paper_deltas,
+                            load_reference, metric_header, model_label, model_title)
+from analysis.registry import register
+from analysis.render import (MARK_RULE, build_grid, contestant_label, fmt_ci, fmt_signed, grid_to_latex,
+                            grid_to_markdown, mark_best, mark_group_cols, md_simple_table)
+from analysis.scores import eval_step_rows, step_scores, value
+from analysis.select import Arm, hparam_arms, method_arm, stage_arms
+from analysis.stats import paired_comparison, stratified_bootstrap
+
+CELL_COLS = ["model", "model_key", "bench_key", "benchmark", "metric", "k", "contestant", "method", "variant",
+             "curriculum_stages", "mean", "lo", "hi", "n_seeds", "seeds", "eval_steps", "text", "x"]
+
+
+@dataclass
+class TableResult:
+    name: str
+    spec: TableSpec
+    status: str  # "built", "partial" or "missing"
+    reasons: list[str]
+    files: dict[str, str]
+    models: list[str] = field(default_factory=list)
+    seeds: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> contestant -> n seeds
+    issues: list[Issue] = field(default_factory=list)
+    main_md: str = ""  # our table(s) in the paper layout, for the index
+
+
+# ---------------------------------------------------------------------------------------------------
+# our cells
+# ---------------------------------------------------------------------------------------------------
+
+def _bench_map(runs: Runs, run_ids: list[str], spec: TableSpec) -> dict[str, str | None]:
+    """paper benchmark key -> the benchmark key our runs used for it (itself or its embedded twin)."""
+    s = step_scores(runs)
+    present = set(s.loc[s["run_id"].isin(run_ids), "benchmark"])
+    out = {}
+    for b in spec.benchmarks:
+        out[b] = b if b in present else (TWIN_OF[b] if TWIN_OF.get(b) in present else None)
+    return out
+
+
+def _resolve_arms(spec: TableSpec, meta: pd.DataFrame, model: str, notes: list[Issue]) -> dict[str, Arm | None]:
+    if spec.variant_kind == "stages":
+        found = {STAGES_VARIANT.get(n, f"{n}_stage"): a for n, a in sorted(stage_arms(meta, model, notes).items())}
+    elif spec.variant_kind == "hparams":
+        default = method_arm(meta, model, "sent")
+        stages = None
+        if default is not None:
+            stages = int(meta.loc[meta["run_id"] == default.run_ids[0], "curriculum_stages"].iloc[0])
+        found = {hparam_variant(e, c): a for (e, c), a in
+                 sorted(hparam_arms(meta, model, EN_KEY, COV_KEY, stages, notes).items())}
+    else:
+        found = {}
+        for c in spec.arms:
+            arm = method_arm(meta, model, "grpo" if c == "base" else c, notes)
+            if arm is not None and c == "base":
+                arm = Arm("base", model, arm.run_ids, arm.seeds, arm.setting + " at eval_step 0", list(arm.notes))
+            found[c] = arm
+    ordered = {c: found.pop(c, None) for c in spec.arms}
+    ordered.update(found)  # settings the paper does not have (e.g. another en/cov pair) go last
+    return ordered
+
+
+def _arm_method(arm: Arm, contestant: str, meta: pd.DataFrame) -> str:
+    if contestant in ("base", "cur"):
+        return contestant
+    return str(meta.loc[meta["run_id"] == arm.run_ids[0], "method"].iloc[0])
+
+
+def _arm_long(runs: Runs, arm: Arm, which, bmap: dict, spec: TableSpec, notes: list[Issue]) -> tuple:
+    """One arm's per-run scores as a long frame (bench_key, metric, k, seed, value, eval_step) and the
+    per-(benchmark) rows it came from."""
+    sc = eval_step_rows(runs, arm.run_ids, which, notes)
+    inv = {ob: b for b, ob in bmap.items() if ob}
+    seed_of = dict(zip(arm.run_ids, arm.seeds))
+    sc = sc.assign(bench_key=sc["benchmark"].map(inv), seed=sc["run_id"].map(seed_of))
+    sc = sc[sc["bench_key"].notna()]
+    parts = [pd.DataFrame({"bench_key": sc["bench_key"].to_numpy(), "metric": metric, "k": k,
+                           "seed": sc["seed"].to_numpy(), "value": value(sc, metric, k).to_numpy(),
+                           "eval_step": sc["eval_step"].to_numpy()}) for metric, k in spec.metrics]
+    return pd.concat(parts, ignore_index=True), sc
+
+
+def _our_cells(spec: TableSpec, runs: Runs, model: str, arms: dict[str, Arm | None], notes: list[Issue]):
+    """Cell frame (CELL_COLS), per-cell seed values {(contestant, bench_key, metric, k): (seeds, values)},
+    the benchmark map and the list of cells without a value (with the reason)."""
+    opts = runs.options
+    boot = dict(reps=opts.reps, random_state=opts.random_state, confidence=opts.confidence)
+    meta = runs.usable_meta()
+    all_ids = [r for a in arms.values() if a is not None for r in a.run_ids]
+    bmap = _bench_map(runs, all_ids, spec)
+    rows, values, missing = [], {}, []
+    for c, arm in arms.items():
+        if arm is None:
+            continue
+        long, sc = _arm_long(runs, arm, "base" if c == "base" else opts.eval_step, bmap, spec, notes)
+        method = _arm_method(arm, c, meta)
+        stages = int(meta.loc[meta["run_id"] == arm.run_ids[0], "curriculum_stages"].iloc[0])
+        groups = {key: g for key, g in long.dropna(subset=["value"]).groupby(["bench_key", "metric", "k"], sort=False)}
+        n_min = sc.groupby("bench_key")["n_min"].min().to_dict()
+        per_cell = []
+        base = dict(model=model_label(model), model_key=model, contestant=c, method=method,
+                    variant=c if spec.variant_kind else "", curriculum_stages=stages)
+        for b in spec.benchmarks:
+            for metric, k in spec.metrics:
+                g = groups.get((b, metric, k))
+                if g is None:
+                    why = ("no samples" if b not in n_min else
+                           f"k={k} exceeds the {int(n_min[b])} samples per problem")
+                    missing.append(f"{contestant_label(spec, c)} {bench_header(bmap.get(b) or b)} "
+                                   f"{metric_header(metric, k)}: {why}")
+                    continue
+                g = g.sort_values("seed")
+                seeds, vals = g["seed"].to_numpy(int), g["value"].to_numpy(float)
+                values[(c, b, metric, k)] = (seeds, vals)
+                per_cell.append(vals)
+                est = stratified_bootstrap([vals], **boot)
+                rows.append(dict(base, bench_key=b, benchmark=bench_label(bmap[b]), metric=metric, k=k,
+                                 mean=est.mean, lo=est.lo, hi=est.hi, n_seeds=len(vals),
+                                 seeds=" ".join(map(str, seeds)),
+                                 eval_steps=" ".join(map(str, sorted(set(g["eval_step"].astype(int)))))))
+        if spec.avg and per_cell and len(per_cell) == len(spec.benchmarks) * len(spec.metrics):
+            est = stratified_bootstrap(per_cell, **boot)
+            rows.append(dict(base, bench_key="avg", benchmark="Avg.", metric="avg_all", k=pd.NA, mean=est.mean,
+                             lo=est.lo, hi=est.hi, n_seeds=est.n_runs, seeds="", eval_steps=""))
+        elif spec.avg and per_cell:
+            missing.append(f"{contestant_label(spec, c)} Avg.: not every cell has a value")
+    cells = pd.DataFrame(rows, columns=[c for c in CELL_COLS if c not in ("text", "x")])
+    cells["k"] = cells["k"].astype("Int64")
+    cells["text"] = [f"{m:.2f}" for m in cells["mean"]]
+    cells["x"] = cells["text"].astype(float)
+    return cells, values, bmap, missing
+
+
+def _delta(spec: TableSpec, cells: pd.DataFrame, text_col: str = "x") -> dict:
+    """{model: {(bench_key, metric, k): "+1.23"}}: SENT minus the best other contestant."""
+    out: dict = {}
+    for (model, b, metric, k), g in cells.groupby(["model", "bench_key", "metric", "k"], dropna=False):
+        k = None if pd.isna(k) else int(k)
+        sent = g[g["contestant"] == "sent"]
+        other = g[(g["contestant"] != "sent") & g["x"].notna()]
+        if sent.empty or other.empty:
+            continue
+        out.setdefault(model, {})[(b, metric, k)] = fmt_signed(float(sent["x"].iloc[0]) - float(other["x"].max()))
+    return out
+
+
+def _comparisons(spec: TableSpec, runs: Runs, model: str, arms: dict, values: dict) -> pd.DataFrame:
+    """Paired (by seed) comparison of every contestant with GRPO of the same model."""
+    opts = runs.options
+    grpo = method_arm(runs.usable_meta(), model, "grpo")
+    if grpo is None:
+        return pd.DataFrame()
+    if "grpo" in arms and arms["grpo"] is not None:
+        gvals = {key[1:]: v for key, v in values.items() if key[0] == "grpo"}
+    else:  # Tables VI/VII have no GRPO column: score GRPO's runs the same way
+        tmp_vals = _our_cells(spec, runs, model, {"grpo": grpo}, [])[1]
+        gvals = {key[1:]: v for key, v in tmp_vals.items()}
+    groups = [(metric_header(m, k), [(b, m, k) for b in spec.benchmarks]) for m, k in spec.metrics]
+    if spec.avg and len(spec.metrics) > 1:
+        groups.append(("Avg. (all cells)", [(b, m, k) for b in spec.benchmarks for m, k in spec.metrics]))
+    rows = []
+    for c, arm in arms.items():
+        if arm is None or c in ("grpo", "base"):
+            continue
+        for label, cells in groups:
+            xs, ys = [], []
+            for cell in cells:
+                a, g = values.get((c, *cell)), gvals.get(cell)
+                if a is None or g is None:
+                    continue
+                _, ia, ig = np.intersect1d(a[0], g[0], return_indices=True)  # pair by seed
+                if ia.size:
+                    xs.append(a[1][ia])
+                    ys.append(g[1][ig])
+            if not xs:
+                continue
+            cmp = paired_comparison(xs, ys, reps=opts.reps, random_state=opts.random_state,
+                                    confidence=opts.confidence)
+            rows.append(dict(model=model_label(model), contestant=c, method_label=contestant_label(spec, c),
+                             metric=label, tasks=cmp.n_tasks, n_pairs=cmp.n_pairs, diff=cmp.diff,
+                             diff_lo=cmp.diff_lo, diff_hi=cmp.diff_hi, p_improve=cmp.p_improve,
+                             p_lo=cmp.p_lo, p_hi=cmp.p_hi))
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the paper's cells
+# ---------------------------------------------------------------------------------------------------
+
+def paper_cells(spec: TableSpec) -> pd.DataFrame:
+    """The paper's numbers for ``spec`` as a cell frame, with its printed marks."""
+    ref = load_reference(spec.name)
+    return pd.DataFrame({
+        "model": ref["model"], "bench_key": ref["bench_key"], "benchmark": ref["benchmark"],
+        "metric": ref["metric"], "k": ref["k"],
+        "contestant": ref["variant"] if spec.variant_kind else ref["method"],
+        "text": ref["value"], "x": ref["x"], "bold": ref["bold"], "underline": ref["underline"],
+    })
+
+
+def paper_delta(spec: TableSpec) -> dict:
+    d = load_paper_deltas()
+    d = d[d["table"] == spec.name]
+    out: dict = {}
+    for r in d.itertuples():
+        k = None if pd.isna(r.k) else int(r.k)
+        out.setdefault(r.model, {})[(LABEL_BENCH.get(r.benchmark, "avg"), r.metric, k)] = r.value
+    return out
+
+
+def paper_grid_md(spec: TableSpec) -> str:
+    cells = paper_cells(spec)
+    models = list(dict.fromkeys(cells["model"]))
+    contestants = list(dict.fromkeys(cells["contestant"]))
+    heads = {m: dict(BENCH_LABEL) for m in models}
+    if spec.rank_across_models:  # Table XII: one block, its columns are different models
+        sections = [(None, models[-1])]
+    else:
+        sections = [(m, m) for m in models]
+    g = build_grid(spec, cells, contestants, sections, heads, paper_delta(spec))
+    return grid_to_markdown(g)
+
+
+# ---------------------------------------------------------------------------------------------------
+# writing one table
+# ---------------------------------------------------------------------------------------------------
+
+def _tidy_csv(spec: TableSpec, cells: pd.DataFrame) -> str:
+    out = pd.DataFrame({
+        "model": cells["model"], "benchmark": cells["benchmark"], "metric": cells["metric"],
+        "k": cells["k"].map(lambda k: "" if pd.isna(k) else str(int(k))),
+        "method": cells["method"], "value": cells["text"],
+        "bold": cells["bold"].astype(int), "underline": cells["underline"].astype(int)})
+    if spec.variant_kind:
+        out["variant"] = cells["variant"]
+    if spec.variant_kind == "stages":
+        out["curriculum_stages"] = cells["curriculum_stages"].astype(int)
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+def _stats_csv(cells: pd.DataFrame) -> str:
+    cols = ["model", "benchmark", "metric", "k", "method", "variant", "curriculum_stages", "mean", "lo", "hi",
+            "n_seeds", "seeds", "eval_steps"]
+    out = cells[cols].rename(columns={"lo": "ci95_low", "hi": "ci95_high"})
+    return out.to_csv(index=False, lineterminator="\n", float_format="%.4f")
+
+
+def _seeds_line(spec: TableSpec, arms: dict[str, Arm | None]) -> str:
+    parts = []
+    for c, arm in arms.items():
+        if arm is None:
+            parts.append(f"{contestant_label(spec, c)}: no runs")
+        else:
+            parts.append(f"{contestant_label(spec, c)}: {len(arm.seeds)} (seeds {', '.join(map(str, arm.seeds))})")
+    return "; ".join(parts)
+
+
+def _comparison_md(cmp: pd.DataFrame) -> str:
+    if cmp.empty:
+        return "_No GRPO runs (or no seeds shared with GRPO) for this model: no paired comparison._\n"
+    rows = []
+    for r in cmp.itertuples():
+        rows.append([r.method_label, r.metric, f"{r.n_pairs} x {r.tasks}", fmt_ci(r.diff, r.diff_lo, r.diff_hi),
+                     fmt_ci(r.p_improve, r.p_lo, r.p_hi)])
+    return md_simple_table(["Method", "Metric", "seed pairs x tasks", "Δ vs GRPO (mean [95% CI])",
+                            "P(improvement) [95% CI]"], rows, right_from=2)
+
+
+def _how(spec: TableSpec, runs: Runs) -> str:
+    step = runs.options.eval_step
+    return (f"mean over seeds of each run's score at eval_step={step} "
+            f"({'each run' + chr(39) + 's last evaluation' if step == 'final' else 'fixed step'}); "
+            f"pass@k unbiased (Chen et al. 2021), avg@k = accuracy, len@k = mean tokens")
+
+
+def build_table(spec: TableSpec, runs: Runs) -> TableResult:
+    notes: list[Issue] = []
+    meta = runs.usable_meta()
+    files: dict[str, str] = {}
+    reasons: list[str] = []
+    paper_md = paper_grid_md(spec)
+    title = f"Table {spec.roman}: {spec.title}"
+    models = [m for m in spec.models if not meta.empty and m in set(meta["model"])]
+    if spec.unavailable:
+        reasons.append(spec.unavailable)
+        models = []
+    per_model = {}
+    for model in models:
+        arms = _resolve_arms(spec, meta, model, notes)
+        if all(a is None for a in arms.values()):
+            continue
+        cells, values, bmap, missing = _our_cells(spec, runs, model, arms, notes)
+        if cells.empty:
+            reasons.append(f"{model}: runs exist but none has scorable samples ({'; '.join(missing[:3])})")
+            continue
+        per_model[model] = (arms, cells, values, bmap, missing)
+    if not per_model:
+        if not spec.unavailable:
+            need = ", ".join(contestant_label(spec, c) for c in spec.arms)
+            reasons.append(f"no finished runs of model(s) {', '.join(spec.models)} for: {need}")
+        files[f"{spec.name}_vs_paper.md"] = _vs_paper_md(spec, title, paper_md, None, reasons)
+        return TableResult(spec.name, spec, "missing", reasons, files, issues=notes)
+
+    for section in spec.model_sections:
+        if len(spec.model_sections) > 1 and not any(m in per_model for m in section):
+            status_note = f"no runs of {' or '.join(section)} (the paper's {model_label(section[-1])} section)"
+            reasons.append(status_note)
+    all_cells = pd.concat([v[1] for v in per_model.values()], ignore_index=True)
+    all_cells = mark_best(all_cells, mark_group_cols(spec), "x", spec.underline)
+    delta = _delta(spec, all_cells) if spec.delta else None
+    md = [f"# {title} (ours)\n"]
+    tex = [f"% {title} (ours), generated by python -m analysis; do not edit\n"]
+    cmp_frames, seeds_info, main_md = [], {}, []
+    status = "partial" if reasons else "built"
+    for model, (arms, _c, values, bmap, missing) in per_model.items():
+        cells = all_cells[all_cells["model_key"] == model]
+        contestants = list(arms)
+        heads = {model_label(model): {b: bench_header(ob) if ob else BENCH_LABEL[b] for b, ob in bmap.items()}}
+        sec = [(model_title(model), model_label(model))]
+        grid = build_grid(spec, cells, contestants, sec, heads, delta)
+        no_runs = [contestant_label(spec, c) for c, a in arms.items() if a is None]
+        if no_runs or missing:
+            status = "partial"
+        if no_runs:
+            reasons.append(f"{model}: no runs for {', '.join(no_runs)}")
+        if missing:
+            reasons.append(f"{model}: {len(missing)} cell(s) without a value")
+        md.append(f"## {model_title(model)}\n")
+        md.append(grid_to_markdown(grid))
+        main_md.append(f"*{model_title(model)}*\n\n" + grid_to_markdown(grid))
+        md.append(f"\nSeeds per column: {_seeds_line(spec, arms)}.")
+        if "base" in arms:
+            md.append("Base model: the GRPO runs evaluated at eval_step 0 (before training).")
+        steps = sorted(set(" ".join(cells["eval_steps"]).split()), key=int)
+        md.append(f"Evaluation step: `{runs.options.eval_step}` (eval_step used: {', '.join(steps) or '–'}).")
+        md.append(MARK_RULE)
+        if spec.delta:
+            md.append("Δ: SENT minus the best other method of the column, from the displayed values.")
+        if spec.avg:
+            md.append("Avg.: mean of the row's cells; its interval resamples seeds within each cell "
+                      "(stratified bootstrap).")
+        if missing:
+            md.append("\nCells without a value:\n" + "\n".join(f"- {m}" for m in missing))
+        arm_notes = [n for a in arms.values() if a is not None for n in a.notes]
+        if arm_notes:
+            md.append("\nRun selection:\n" + "\n".join(f"- {n}" for n in arm_notes))
+        ci_cells = cells.assign(text=[fmt_ci(m, lo, hi) for m, lo, hi in zip(cells["mean"], cells["lo"], cells["hi"])],
+                                bold=False, underline=False)
+        md.append(f"\n### Mean over seeds with 95% stratified-bootstrap interval ({runs.options.reps} resamples, "
+                  f"random_state={runs.options.random_state})\n")
+        md.append(grid_to_markdown(build_grid(spec, ci_cells, contestants, sec, heads, None)))
+        cmp = _comparisons(spec, runs, model, arms, values)
+        md.append("\n### Paired comparison with GRPO (runs paired by seed; tasks = the benchmarks)\n")
+        md.append(_comparison_md(cmp))
+        cmp_frames.append(cmp)
+        tex.append(grid_to_latex(grid, f"{title}. {model_title(model)}. Mean over seeds.",
+                                 f"tab:{spec.name}:{model}"))
+        seeds_info[model] = {c: (len(a.seeds) if a else 0) for c, a in arms.items()}
+    files[f"{spec.name}.md"] = "\n".join(md) + "\n"
+    files[f"{spec.name}.tex"] = "\n".join(tex)
+    files[f"{spec.name}.csv"] = _tidy_csv(spec, all_cells)
+    files[f"{spec.name}_stats.csv"] = _stats_csv(all_cells)
+    cmp_all = pd.concat(cmp_frames, ignore_index=True) if any(not c.empty for c in cmp_frames) else pd.DataFrame()
+    files[f"{spec.name}_vs_grpo.csv"] = (cmp_all.to_csv(index=False, lineterminator="\n", float_format="%.4f")
+                                         if not cmp_all.empty else "model,contestant,metric\n")
+    files[f"{spec.name}_vs_paper.md"] = _vs_paper_md(spec, title, paper_md, (all_cells, per_model), reasons)
+    return TableResult(spec.name, spec, status, reasons, files, models=list(per_model), seeds=seeds_info,
+                       issues=notes, main_md="\n".join(main_md))
+
+
+def _vs_paper_md(spec: TableSpec, title: str, paper_md: str, ours, reasons: list[str]) -> str:
+    out = [f"# {title}: the paper's numbers and ours\n",
+           "## Paper (as printed; bold/underline as printed)\n", paper_md,
+           f"\nThe paper's numbers: `reference/{spec.name}.csv`. Where its marks, Avg. or Δ entries do not "
+           f"recompute, see `reference/check_report.md`.\n"]
+    if ours is None:
+        out.append("## Ours: missing\n")
+        out += [f"- {r}" for r in reasons]
+        return "\n".join(out) + "\n"
+    cells, per_model = ours
+    out.append(f"## Ours (full table with intervals and comparisons: `{spec.name}.md`)\n")
+    paper = paper_cells(spec)
+    for model, (arms, *_rest) in per_model.items():
+        c = cells[cells["model_key"] == model]
+        bmap = _rest[2]
+        heads = {model_label(model): {b: bench_header(ob) if ob else BENCH_LABEL[b] for b, ob in bmap.items()}}
+        out.append(f"### {model_title(model)}\n")
+        out.append(grid_to_markdown(build_grid(spec, c, list(arms), [(None, model_label(model))], heads,
+                                               _delta(spec, c) if spec.delta else None)))
+        same_model = model_label(model) in set(paper["model"])
+        if not same_model:
+            out.append("\nThis is the embedded twin: a different model and synthetic benchmarks, so the numbers "
+                       "are not comparable with the paper's; the orderings of the methods are.\n")
+            continue
+        m = c.merge(paper[paper["model"] == model_label(model)], on=["bench_key", "metric", "k", "contestant"],
+                    suffixes=("", "_paper"), how="outer")
+        rows = []
+        for r in m.itertuples():
+            bench = r.benchmark if isinstance(r.benchmark, str) else r.benchmark_paper
+            mk = "Avg." if r.metric == "avg_all" else metric_header(r.metric, r.k)
+            ours_t = fmt_ci(r.mean, r.lo, r.hi) if not pd.isna(r.mean) else "–"
+            diff = fmt_signed(r.x - r.x_paper) if not (pd.isna(r.x) or pd.isna(r.x_paper)) else "–"
+            rows.append([contestant_label(spec, r.contestant), bench, mk,
+                         r.text_paper if isinstance(r.text_paper, str) else "–", ours_t, diff])
+        out.append("\n#### Cell by cell\n")
+        out.append(md_simple_table(["Method", "Benchmark", "Metric", "Paper", "Ours (mean [95% CI])",
+                                    "Ours − paper"], rows, right_from=3))
+    if reasons:
+        out.append("\nNotes:\n" + "\n".join(f"- {r}" for r in reasons))
+    return "\n".join(out) + "\n"
+
+
+def _register_all():
+    for spec in TABLES.values():
+        how = (f"Table {spec.roman} ({spec.title}): " +
+               (spec.unavailable + "; the paper's numbers only" if spec.unavailable else
+                "mean over seeds at the final eval step, 95% stratified-bootstrap intervals, paired comparison "
+                "with GRPO"))
+
+        def make(runs: Runs, _spec=spec) -> TableResult:
+            return build_table(_spec, runs)
+
+        register(spec.name, "table", how)(make)
+
+
+_register_all()
+
+
+def write_table(result: TableResult, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in result.files.items():
+        p = out_dir / name
+        p.write_text(text, encoding="utf-8")
+        written.append(p)
+    return written
