@@ -6,7 +6,8 @@ a word-level tokenizer built here (nothing from a hub). One worker is built per 
 a fresh optimizer, so each update starts from the same state. The batch goes through verl's own
 conversion (``DataProto.to_tensordict`` + ``left_right_2_no_padding``, as ``_update_actor`` does),
 with GRPO advantages from verl's ``compute_grpo_outcome_advantage``. Two micro-batches per
-mini-batch, so verl's global-batch normalisation is exercised.
+mini-batch, so verl's global-batch normalisation is exercised. The worker runs verl's default
+forward layout (``use_remove_padding``: sequences packed into one row); one test also runs padded rows.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def worker(model_dir):
     from verl.workers.config import FSDPEngineConfig, FSDPOptimizerConfig, HFModelConfig, TrainingWorkerConfig
     from verl.workers.engine_workers import TrainingWorker
 
-    model = HFModelConfig(path=model_dir, override_config=dict(CPU_MODEL_OVERRIDES), use_remove_padding=False,
+    model = HFModelConfig(path=model_dir, override_config=dict(CPU_MODEL_OVERRIDES), use_remove_padding=True,
                           enable_gradient_checkpointing=False)
     engine = FSDPEngineConfig(**CPU_ENGINE, use_dynamic_bsz=False, micro_batch_size_per_gpu=MICRO,
                               infer_micro_batch_size_per_gpu=MICRO)
@@ -146,10 +147,12 @@ def _params(w):
             for n, p in w.engine.module.named_parameters()}
 
 
-def _train(w, tensors):
+def _train(w, tensors, **non_tensor):
     from verl.utils import tensordict_utils as tu
 
-    out = w.train_mini_batch(_verl_batch(tensors))
+    td = _verl_batch(tensors)
+    tu.assign_non_tensor(td, **non_tensor)
+    out = w.train_mini_batch(td)
     metrics = tu.get(out, "metrics")
     return {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in metrics.items()}
 
@@ -210,15 +213,17 @@ def test_one_update_per_method(worker, batch, name):
     assert any(not torch.equal(before[n], after[n]) for n in before), f"{name}: no parameter changed"
 
 
-def test_worker_loss_equals_direct_harness_loss_for_grpo(worker, batch):
+@pytest.mark.parametrize("remove_padding", [True, False], ids=["packed", "padded"])
+def test_worker_loss_equals_direct_harness_loss_for_grpo(worker, batch, remove_padding):
     """First step from the saved weights: verl's loss equals one direct harness_loss call on the whole
     mini-batch (independent forward pass). verl splits it into two micro-batches, each normalised by
-    the mini-batch's token count, so their sum matches only if the global normalisation is right."""
+    the mini-batch's token count, so their sum matches only if the global normalisation is right.
+    Both of verl's forward layouts: sequences packed into one row (its default) and padded rows."""
     from core.verl_plugin import install_loss
 
     worker.reset()
     install_loss(worker, _actor_config("grpo"))
-    metrics = _train(worker, batch["tensors"])
+    metrics = _train(worker, batch["tensors"], use_remove_padding=remove_padding)
     expected, _ = _direct(_actor_config("grpo"), batch)
     assert metrics["train/loss"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
     assert metrics["loss"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
