@@ -1,0 +1,214 @@
+"""Evaluate a model directory or checkpoint on the benchmarks: ``python -m core.evaluate``.
+
+    python -m core.evaluate --model PATH --backend vllm --benchmarks aime24,math500 --n 32 --out DIR
+
+writes ``DIR/samples/<benchmark>.jsonl`` (the run-log records, ``docs/runlog.md``) and
+``DIR/eval_summary.json``, and prints pass@k / avg@k / len@k. Defaults are the paper's
+evaluation settings (SENT Table XI): temperature 1.0, top-p 1.0, 8000 new tokens, n = 32,
+k in {1, 8, 16, 32}, the six benchmarks. ``--dry-run`` loads and validates everything and prints
+the plan without building the generator (no GPU, no vLLM needed). See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from core.benchmarks import PAPER_BENCHMARKS, load_benchmark
+from core.evaluation import DEFAULT_K, evaluate, read_samples, resolve_ks
+from core.generation import GPU_EXTRA_HINT, generator_names, make_generator
+from core.grading import _unknown
+from core.prompts import build_prompt
+
+_STEP_RE = re.compile(r"global_step_(\d+)")
+
+
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _gen_arg(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)  # numbers, true/false, null
+    except ValueError:
+        return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m core.evaluate",
+        description="Evaluate a model on the math benchmarks; write samples/<benchmark>.jsonl records.",
+    )
+    p.add_argument("--model", required=True, help="model directory (HF format) or checkpoint path")
+    p.add_argument("--backend", default="vllm", help="generator backend (registered name; default vllm)")
+    p.add_argument("--benchmarks", type=_csv, default=list(PAPER_BENCHMARKS),
+                   help="comma-separated keys (default: the six paper benchmarks)")
+    p.add_argument("--out", required=True, help="output directory (gets samples/ and eval_summary.json)")
+    p.add_argument("--n", type=int, default=32, help="samples per problem (paper: 32)")
+    p.add_argument("--k", type=_ints, default=list(DEFAULT_K),
+                   help="ks to report, comma-separated (default 1,8,16,32, cut to k <= n)")
+    p.add_argument("--max-new-tokens", type=int, default=8000, help="paper: 8000")
+    p.add_argument("--temperature", type=float, default=1.0, help="paper: 1.0")
+    p.add_argument("--top-p", type=float, default=1.0, help="paper: 1.0")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="only the first N problems of each benchmark")
+    p.add_argument("--eval-step", type=int, default=None,
+                   help="eval_step written in the records (default: N from a global_step_N path, else 0)")
+    p.add_argument("--gen-arg", type=_gen_arg, action="append", default=[], metavar="KEY=VALUE",
+                   help="extra generator argument, e.g. tensor_parallel_size=4 (repeatable; JSON values)")
+    p.add_argument("--grade-workers", type=int, default=None, help="grading subprocesses (default: auto)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (it may register generators, benchmarks, graders)")
+    p.add_argument("--dry-run", action="store_true", help="validate and print the plan; generate nothing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def infer_eval_step(model: str) -> int:
+    """The N of the last ``global_step_N`` in ``model`` (verl checkpoint layout), else 0."""
+    steps = _STEP_RE.findall(str(model))
+    return int(steps[-1]) if steps else 0
+
+
+def _local_tokenizer(model: str):
+    """The model's tokenizer if it is a local directory transformers can read, else None."""
+    if not Path(model).is_dir():
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model, local_files_only=True)
+    except Exception:  # noqa: BLE001 - only a preview
+        return None
+
+
+def _print_table(summary: dict[str, dict[str, float]], file=None) -> None:
+    file = file or sys.stdout
+    if not summary:
+        return
+    metrics = list(next(iter(summary.values())))
+    order = sorted(metrics, key=lambda m: (m.split("@")[0] != "pass", m.split("@")[0] != "avg", int(m.split("@")[1])))
+    print("| benchmark | " + " | ".join(order) + " |", file=file)
+    print("|---" * (len(order) + 1) + "|", file=file)
+    for key, values in summary.items():
+        cells = [f"{values[m]:.1f}" if m.startswith("len") else f"{100 * values[m]:.2f}" for m in order]
+        print(f"| {key} | " + " | ".join(cells) + " |", file=file)
+    print("(pass/avg in %, len in tokens)", file=file)
+
+
+def dry_run(args, eval_step: int, ks: tuple[int, ...], gen_kwargs: dict) -> None:
+    out = Path(args.out)
+    print("python -m core.evaluate --dry-run: nothing is generated")
+    print(f"  model:      {args.model}{'' if Path(args.model).exists() else '  (WARNING: no such local path)'}")
+    print(f"  backend:    {args.backend}({', '.join(f'{k}={v!r}' for k, v in gen_kwargs.items())})")
+    if args.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        print(f"  WARNING:    vllm is not installed here; a real run needs `{GPU_EXTRA_HINT}` on a GPU machine")
+    print(f"  sampling:   n={args.n} temperature={args.temperature} top_p={args.top_p} "
+          f"max_new_tokens={args.max_new_tokens} seed={args.seed}")
+    print(f"  metrics:    k={list(ks)}  eval_step={eval_step}")
+    total = 0
+    first_question = None
+    for key in args.benchmarks:
+        problems = load_benchmark(key)[: args.limit]
+        first_question = first_question or problems[0].question
+        path = out / "samples" / f"{key}.jsonl"
+        note = ""
+        if path.exists():
+            same = sum(r.get("eval_step") == eval_step for r in read_samples(path))
+            note = f"  (exists; {same} records of eval_step {eval_step} would be replaced)" if same else "  (exists; appended)"
+        print(f"  {key:14s} {len(problems):5d} problems x {args.n} = {len(problems) * args.n:7d} samples -> {path}{note}")
+        total += len(problems) * args.n
+    print(f"  total:      {total} samples; summary -> {out / 'eval_summary.json'}")
+    tokenizer = _local_tokenizer(args.model)
+    how = "through the model's chat template" if tokenizer is not None and getattr(tokenizer, "chat_template", None) else "as plain text: no local chat template found"
+    print(f"  prompt ({how}), first problem:")
+    print("    " + build_prompt(first_question, tokenizer).replace("\n", "\n    "))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for module in args.plugin:
+        importlib.import_module(module)
+    if args.n < 1:
+        parser.error("--n must be >= 1")
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be >= 1")
+    try:
+        ks = resolve_ks(args.k, args.n)
+    except ValueError as exc:
+        parser.error(str(exc))
+    eval_step = args.eval_step if args.eval_step is not None else infer_eval_step(args.model)
+    if args.backend not in generator_names():
+        parser.error("--backend: " + _unknown("generator", args.backend, generator_names()).args[0])
+    try:
+        for key in args.benchmarks:  # validates keys and sizes before anything heavy
+            load_benchmark(key)
+    except (KeyError, ValueError) as exc:
+        parser.error(str(exc.args[0]))
+    gen_kwargs = {"model_path": args.model, **dict(args.gen_arg)}
+
+    if args.dry_run:
+        dry_run(args, eval_step, ks, gen_kwargs)
+        return 0
+
+    try:
+        generator = make_generator(args.backend, **gen_kwargs)
+    except ImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = evaluate(
+        generator,
+        args.benchmarks,
+        run_dir=args.out,
+        eval_step=eval_step,
+        n=args.n,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        k=ks,
+        limit=args.limit,
+        progress=not args.no_progress,
+        grade_workers=args.grade_workers,
+    )
+    _write_summary(Path(args.out), eval_step, args, summary)
+    _print_table(summary)
+    return 0
+
+
+def _write_summary(out: Path, eval_step: int, args, summary: dict) -> None:
+    """``eval_summary.json``: ``{"<eval_step>": {"settings": .., "summary": ..}}``, atomically."""
+    path = out / "eval_summary.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[str(eval_step)] = {
+        "settings": {
+            "model": args.model, "backend": args.backend, "benchmarks": args.benchmarks, "n": args.n,
+            "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p,
+            "seed": args.seed, "limit": args.limit, "gen_args": dict(args.gen_arg),
+        },
+        "summary": summary,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
