@@ -123,6 +123,7 @@ class TableSpec:
     variant_kind: str | None = None  # "stages" (VI) or "hparams" (VII)
     unavailable: str | None = None  # why our harness cannot produce this table at all
     sections: tuple[tuple[str, ...], ...] = ()  # paper model sections, each as our model keys; default: one
+    metric_column: bool = True  # `columns` orientation: a Metric column (Table XII has one metric, no column)
 
     @property
     def model_sections(self) -> tuple[tuple[str, ...], ...]:
@@ -165,7 +166,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
               ("grpo", "cur", "low", "low_cov", "sent")),
     TableSpec("table12_openpangu", "XII", "Avg@16, OpenPangu-embedded-1B-v1.1 vs SENT (1.5B)",
               ("r1_distill_qwen_1p5b",), "columns", (("avg", 16),), ("openpangu", "sent"), underline=False,
-              avg=True, rank_across_models=True,
+              avg=True, rank_across_models=True, metric_column=False,
               unavailable="OpenPangu-embedded-1B-v1.1 is not a model of this harness: no runs can produce its "
                           "column"),
 )}

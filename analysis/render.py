@@ -90,7 +90,7 @@ def build_grid(spec: TableSpec, cells: pd.DataFrame, contestants: list[str], sec
     ``sections``: (title, model) pairs; ``bench_headers[model][bench_key]`` the printed benchmark
     label; ``delta[model][(bench_key, metric, k)]`` the Delta text (``rows`` orientation only).
     """
-    multi_metric = len(spec.metrics) > 1
+    multi_metric = spec.metric_column
     out_sections = []
     if spec.orientation == "columns":
         header = (["Benchmark", "Metric"] if multi_metric else ["Benchmark"]) + \

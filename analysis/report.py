@@ -122,7 +122,7 @@ def index_md(runs: Runs, outcomes: list[Outcome], command: str, analysis_git: st
         links = " · ".join(f"[{Path(f).name}]({f})" for f in o.files)
         lines.append(f"Files: {links}\n")
         if o.reasons:
-            lines.append("Not complete: " + "; ".join(o.reasons) + "\n")
+            lines.append(("Missing: " if o.status == "missing" else "Not complete: ") + "; ".join(o.reasons) + "\n")
         if o.main_md:
             lines.append(o.main_md)
     lines.append("## Figures\n")

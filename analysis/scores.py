@@ -55,7 +55,7 @@ def step_scores(runs: Runs) -> pd.DataFrame:
         return out
     n = p["n"].to_numpy(np.int64)
     c = p["c"].to_numpy(np.int64)
-    ks = ks_for(int(n.max()))
+    ks = sorted(set().union(*(ks_for(int(v)) for v in np.unique(n))))  # every run's own n is a scored k
     mat = _pass_matrix(n, c, ks)  # [K, problems]
     frame = pd.DataFrame({f"pass@{k}": mat[i] * 100.0 for i, k in enumerate(ks)})
     frame["avg"] = c / n * 100.0

@@ -134,11 +134,3 @@ def paired_comparison(x: Sequence[np.ndarray], y: Sequence[np.ndarray], *, reps:
     plo, phi = _percentiles(win_draws.mean(axis=1), confidence)
     return Comparison(diff, dlo, dhi, p, plo, phi, n_pairs, len(ds))
 
-
-def standard_error(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Standard error of the mean over ``axis`` (ddof=1), NaN where fewer than 2 values."""
-    x = np.asarray(x, dtype=np.float64)
-    n = np.sum(~np.isnan(x), axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        se = np.nanstd(x, axis=axis, ddof=1) / np.sqrt(n)
-    return np.where(n >= 2, se, np.nan)

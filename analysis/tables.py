@@ -12,6 +12,7 @@ runs gets only ``<name>_vs_paper.md``, which says why ours is missing.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,33 +89,62 @@ def _arm_method(arm: Arm, contestant: str, meta: pd.DataFrame) -> str:
     return str(meta.loc[meta["run_id"] == arm.run_ids[0], "method"].iloc[0])
 
 
-def _arm_long(runs: Runs, arm: Arm, which, bmap: dict, spec: TableSpec, notes: list[Issue]) -> tuple:
-    """One arm's per-run scores as a long frame (bench_key, metric, k, seed, value, eval_step) and the
-    per-(benchmark) rows it came from."""
+def _arm_rows(runs: Runs, arm: Arm, which, bmap: dict, notes: list[Issue]) -> pd.DataFrame:
+    """One arm's per-(run, benchmark) score rows at its evaluation step, with bench_key and seed."""
     sc = eval_step_rows(runs, arm.run_ids, which, notes)
     inv = {ob: b for b, ob in bmap.items() if ob}
     seed_of = dict(zip(arm.run_ids, arm.seeds))
     sc = sc.assign(bench_key=sc["benchmark"].map(inv), seed=sc["run_id"].map(seed_of))
-    sc = sc[sc["bench_key"].notna()]
+    return sc[sc["bench_key"].notna()]
+
+
+def _long(sc: pd.DataFrame, metrics) -> pd.DataFrame:
+    """Long frame (bench_key, metric, k, seed, value, eval_step) of ``metrics`` from score rows."""
     parts = [pd.DataFrame({"bench_key": sc["bench_key"].to_numpy(), "metric": metric, "k": k,
                            "seed": sc["seed"].to_numpy(), "value": value(sc, metric, k).to_numpy(),
-                           "eval_step": sc["eval_step"].to_numpy()}) for metric, k in spec.metrics]
-    return pd.concat(parts, ignore_index=True), sc
+                           "eval_step": sc["eval_step"].to_numpy()}) for metric, k in metrics]
+    return pd.concat(parts, ignore_index=True)
+
+
+def effective_metrics(spec: TableSpec, n_max: int | None, scored_ks: list[int]) -> tuple[list, list[str]]:
+    """The paper's (metric, K) list, with every K that no column can estimate (K > the largest samples
+    per problem, ``n_max``) replaced by the largest scored k <= n_max; duplicates dropped. Returns the
+    list and a note per replacement."""
+    if n_max is None:
+        return list(spec.metrics), []
+    cap = max(k for k in scored_ks if k <= n_max)
+    out, replaced = [], []
+    for metric, k in spec.metrics:
+        ke = k if k <= n_max else cap
+        if ke != k and k not in replaced:
+            replaced.append(k)
+        if (metric, ke) not in out:
+            out.append((metric, ke))
+    if not replaced:
+        return out, []
+    return out, [f"K={', '.join(map(str, replaced))} need(s) more samples per problem than the runs have (at most "
+                 f"{n_max}): shown at k={cap}, the largest admissible k"]
 
 
 def _our_cells(spec: TableSpec, runs: Runs, model: str, arms: dict[str, Arm | None], notes: list[Issue]):
     """Cell frame (CELL_COLS), per-cell seed values {(contestant, bench_key, metric, k): (seeds, values)},
-    the benchmark map and the list of cells without a value (with the reason)."""
+    the benchmark map, the cells without a value (with the reason), the spec with the K values actually
+    used (``effective_metrics``) and a note per replaced K."""
     opts = runs.options
     boot = dict(reps=opts.reps, random_state=opts.random_state, confidence=opts.confidence)
     meta = runs.usable_meta()
     all_ids = [r for a in arms.values() if a is not None for r in a.run_ids]
     bmap = _bench_map(runs, all_ids, spec)
     rows, values, missing = [], {}, []
+    scs = {c: _arm_rows(runs, arm, "base" if c == "base" else opts.eval_step, bmap, notes)
+           for c, arm in arms.items() if arm is not None}
+    n_mins = [int(sc["n_min"].min()) for sc in scs.values() if not sc.empty]
+    metrics, k_notes = effective_metrics(spec, max(n_mins) if n_mins else None, runs.cache.get("ks", []))
     for c, arm in arms.items():
         if arm is None:
             continue
-        long, sc = _arm_long(runs, arm, "base" if c == "base" else opts.eval_step, bmap, spec, notes)
+        sc = scs[c]
+        long = _long(sc, metrics)
         method = _arm_method(arm, c, meta)
         stages = int(meta.loc[meta["run_id"] == arm.run_ids[0], "curriculum_stages"].iloc[0])
         groups = {key: g for key, g in long.dropna(subset=["value"]).groupby(["bench_key", "metric", "k"], sort=False)}
@@ -123,7 +153,7 @@ def _our_cells(spec: TableSpec, runs: Runs, model: str, arms: dict[str, Arm | No
         base = dict(model=model_label(model), model_key=model, contestant=c, method=method,
                     variant=c if spec.variant_kind else "", curriculum_stages=stages)
         for b in spec.benchmarks:
-            for metric, k in spec.metrics:
+            for metric, k in metrics:
                 g = groups.get((b, metric, k))
                 if g is None:
                     why = ("no samples" if b not in n_min else
@@ -140,7 +170,7 @@ def _our_cells(spec: TableSpec, runs: Runs, model: str, arms: dict[str, Arm | No
                                  mean=est.mean, lo=est.lo, hi=est.hi, n_seeds=len(vals),
                                  seeds=" ".join(map(str, seeds)),
                                  eval_steps=" ".join(map(str, sorted(set(g["eval_step"].astype(int)))))))
-        if spec.avg and per_cell and len(per_cell) == len(spec.benchmarks) * len(spec.metrics):
+        if spec.avg and per_cell and len(per_cell) == len(spec.benchmarks) * len(metrics):
             est = stratified_bootstrap(per_cell, **boot)
             rows.append(dict(base, bench_key="avg", benchmark="Avg.", metric="avg_all", k=pd.NA, mean=est.mean,
                              lo=est.lo, hi=est.hi, n_seeds=est.n_runs, seeds="", eval_steps=""))
@@ -150,7 +180,7 @@ def _our_cells(spec: TableSpec, runs: Runs, model: str, arms: dict[str, Arm | No
     cells["k"] = cells["k"].astype("Int64")
     cells["text"] = [f"{m:.2f}" for m in cells["mean"]]
     cells["x"] = cells["text"].astype(float)
-    return cells, values, bmap, missing
+    return cells, values, bmap, missing, dataclasses.replace(spec, metrics=tuple(metrics)), k_notes
 
 
 def _delta(spec: TableSpec, cells: pd.DataFrame, text_col: str = "x") -> dict:
@@ -166,8 +196,9 @@ def _delta(spec: TableSpec, cells: pd.DataFrame, text_col: str = "x") -> dict:
     return out
 
 
-def _comparisons(spec: TableSpec, runs: Runs, model: str, arms: dict, values: dict) -> pd.DataFrame:
-    """Paired (by seed) comparison of every contestant with GRPO of the same model."""
+def _comparisons(spec: TableSpec, runs: Runs, model: str, arms: dict, values: dict, bmap: dict) -> pd.DataFrame:
+    """Paired (by seed) comparison of every contestant with GRPO of the same model (``spec`` carries
+    the K values the table used)."""
     opts = runs.options
     grpo = method_arm(runs.usable_meta(), model, "grpo")
     if grpo is None:
@@ -175,8 +206,11 @@ def _comparisons(spec: TableSpec, runs: Runs, model: str, arms: dict, values: di
     if "grpo" in arms and arms["grpo"] is not None:
         gvals = {key[1:]: v for key, v in values.items() if key[0] == "grpo"}
     else:  # Tables VI/VII have no GRPO column: score GRPO's runs the same way
-        tmp_vals = _our_cells(spec, runs, model, {"grpo": grpo}, [])[1]
-        gvals = {key[1:]: v for key, v in tmp_vals.items()}
+        sc = _arm_rows(runs, grpo, opts.eval_step, bmap, [])
+        gvals = {}
+        for (b, m, k), g in _long(sc, spec.metrics).dropna(subset=["value"]).groupby(["bench_key", "metric", "k"]):
+            g = g.sort_values("seed")
+            gvals[(b, m, k)] = (g["seed"].to_numpy(int), g["value"].to_numpy(float))
     groups = [(metric_header(m, k), [(b, m, k) for b in spec.benchmarks]) for m, k in spec.metrics]
     if spec.avg and len(spec.metrics) > 1:
         groups.append(("Avg. (all cells)", [(b, m, k) for b in spec.benchmarks for m, k in spec.metrics]))
@@ -288,11 +322,17 @@ def _comparison_md(cmp: pd.DataFrame) -> str:
                             "P(improvement) [95% CI]"], rows, right_from=2)
 
 
-def _how(spec: TableSpec, runs: Runs) -> str:
-    step = runs.options.eval_step
-    return (f"mean over seeds of each run's score at eval_step={step} "
-            f"({'each run' + chr(39) + 's last evaluation' if step == 'final' else 'fixed step'}); "
-            f"pass@k unbiased (Chen et al. 2021), avg@k = accuracy, len@k = mean tokens")
+@dataclass
+class _Part:
+    """Our table for one model."""
+
+    arms: dict
+    cells: pd.DataFrame
+    values: dict
+    bmap: dict
+    missing: list[str]
+    spec: TableSpec  # with the K values used for this model
+    k_notes: list[str]
 
 
 def build_table(spec: TableSpec, runs: Runs) -> TableResult:
@@ -306,17 +346,17 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
     if spec.unavailable:
         reasons.append(spec.unavailable)
         models = []
-    per_model = {}
+    parts: dict[str, _Part] = {}
     for model in models:
         arms = _resolve_arms(spec, meta, model, notes)
         if all(a is None for a in arms.values()):
             continue
-        cells, values, bmap, missing = _our_cells(spec, runs, model, arms, notes)
-        if cells.empty:
-            reasons.append(f"{model}: runs exist but none has scorable samples ({'; '.join(missing[:3])})")
+        part = _Part(arms, *_our_cells(spec, runs, model, arms, notes))
+        if part.cells.empty:
+            reasons.append(f"{model}: runs exist but none has scorable samples ({'; '.join(part.missing[:3])})")
             continue
-        per_model[model] = (arms, cells, values, bmap, missing)
-    if not per_model:
+        parts[model] = part
+    if not parts:
         if not spec.unavailable:
             need = ", ".join(contestant_label(spec, c) for c in spec.arms)
             reasons.append(f"no finished runs of model(s) {', '.join(spec.models)} for: {need}")
@@ -324,29 +364,28 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
         return TableResult(spec.name, spec, "missing", reasons, files, issues=notes)
 
     for section in spec.model_sections:
-        if len(spec.model_sections) > 1 and not any(m in per_model for m in section):
-            status_note = f"no runs of {' or '.join(section)} (the paper's {model_label(section[-1])} section)"
-            reasons.append(status_note)
-    all_cells = pd.concat([v[1] for v in per_model.values()], ignore_index=True)
+        if len(spec.model_sections) > 1 and not any(m in parts for m in section):
+            reasons.append(f"no runs of {' or '.join(section)} (the paper's {model_label(section[-1])} section)")
+    all_cells = pd.concat([p.cells for p in parts.values()], ignore_index=True)
     all_cells = mark_best(all_cells, mark_group_cols(spec), "x", spec.underline)
     delta = _delta(spec, all_cells) if spec.delta else None
     md = [f"# {title} (ours)\n"]
     tex = [f"% {title} (ours), generated by python -m analysis; do not edit\n"]
     cmp_frames, seeds_info, main_md = [], {}, []
-    status = "partial" if reasons else "built"
-    for model, (arms, _c, values, bmap, missing) in per_model.items():
+    for model, part in parts.items():
         cells = all_cells[all_cells["model_key"] == model]
+        mspec, arms = part.spec, part.arms
         contestants = list(arms)
-        heads = {model_label(model): {b: bench_header(ob) if ob else BENCH_LABEL[b] for b, ob in bmap.items()}}
+        heads = {model_label(model): {b: bench_header(ob) if ob else BENCH_LABEL[b] for b, ob in part.bmap.items()}}
         sec = [(model_title(model), model_label(model))]
-        grid = build_grid(spec, cells, contestants, sec, heads, delta)
+        grid = build_grid(mspec, cells, contestants, sec, heads, delta)
         no_runs = [contestant_label(spec, c) for c, a in arms.items() if a is None]
-        if no_runs or missing:
-            status = "partial"
         if no_runs:
             reasons.append(f"{model}: no runs for {', '.join(no_runs)}")
-        if missing:
-            reasons.append(f"{model}: {len(missing)} cell(s) without a value")
+        if part.k_notes:
+            reasons.append(f"{model}: " + "; ".join(part.k_notes))
+        if part.missing:
+            reasons.append(f"{model}: {len(part.missing)} cell(s) without a value")
         md.append(f"## {model_title(model)}\n")
         md.append(grid_to_markdown(grid))
         main_md.append(f"*{model_title(model)}*\n\n" + grid_to_markdown(grid))
@@ -355,14 +394,16 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
             md.append("Base model: the GRPO runs evaluated at eval_step 0 (before training).")
         steps = sorted(set(" ".join(cells["eval_steps"]).split()), key=int)
         md.append(f"Evaluation step: `{runs.options.eval_step}` (eval_step used: {', '.join(steps) or '–'}).")
+        for n in part.k_notes:
+            md.append(f"K: {n}.")
         md.append(MARK_RULE)
         if spec.delta:
             md.append("Δ: SENT minus the best other method of the column, from the displayed values.")
         if spec.avg:
             md.append("Avg.: mean of the row's cells; its interval resamples seeds within each cell "
                       "(stratified bootstrap).")
-        if missing:
-            md.append("\nCells without a value:\n" + "\n".join(f"- {m}" for m in missing))
+        if part.missing:
+            md.append("\nCells without a value:\n" + "\n".join(f"- {m}" for m in part.missing))
         arm_notes = [n for a in arms.values() if a is not None for n in a.notes]
         if arm_notes:
             md.append("\nRun selection:\n" + "\n".join(f"- {n}" for n in arm_notes))
@@ -370,14 +411,15 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
                                 bold=False, underline=False)
         md.append(f"\n### Mean over seeds with 95% stratified-bootstrap interval ({runs.options.reps} resamples, "
                   f"random_state={runs.options.random_state})\n")
-        md.append(grid_to_markdown(build_grid(spec, ci_cells, contestants, sec, heads, None)))
-        cmp = _comparisons(spec, runs, model, arms, values)
+        md.append(grid_to_markdown(build_grid(mspec, ci_cells, contestants, sec, heads, None)))
+        cmp = _comparisons(mspec, runs, model, arms, part.values, part.bmap)
         md.append("\n### Paired comparison with GRPO (runs paired by seed; tasks = the benchmarks)\n")
         md.append(_comparison_md(cmp))
         cmp_frames.append(cmp)
         tex.append(grid_to_latex(grid, f"{title}. {model_title(model)}. Mean over seeds.",
                                  f"tab:{spec.name}:{model}"))
         seeds_info[model] = {c: (len(a.seeds) if a else 0) for c, a in arms.items()}
+    status = "partial" if reasons else "built"
     files[f"{spec.name}.md"] = "\n".join(md) + "\n"
     files[f"{spec.name}.tex"] = "\n".join(tex)
     files[f"{spec.name}.csv"] = _tidy_csv(spec, all_cells)
@@ -385,8 +427,8 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
     cmp_all = pd.concat(cmp_frames, ignore_index=True) if any(not c.empty for c in cmp_frames) else pd.DataFrame()
     files[f"{spec.name}_vs_grpo.csv"] = (cmp_all.to_csv(index=False, lineterminator="\n", float_format="%.4f")
                                          if not cmp_all.empty else "model,contestant,metric\n")
-    files[f"{spec.name}_vs_paper.md"] = _vs_paper_md(spec, title, paper_md, (all_cells, per_model), reasons)
-    return TableResult(spec.name, spec, status, reasons, files, models=list(per_model), seeds=seeds_info,
+    files[f"{spec.name}_vs_paper.md"] = _vs_paper_md(spec, title, paper_md, (all_cells, parts), reasons)
+    return TableResult(spec.name, spec, status, reasons, files, models=list(parts), seeds=seeds_info,
                        issues=notes, main_md="\n".join(main_md))
 
 
@@ -399,18 +441,16 @@ def _vs_paper_md(spec: TableSpec, title: str, paper_md: str, ours, reasons: list
         out.append("## Ours: missing\n")
         out += [f"- {r}" for r in reasons]
         return "\n".join(out) + "\n"
-    cells, per_model = ours
+    cells, parts = ours
     out.append(f"## Ours (full table with intervals and comparisons: `{spec.name}.md`)\n")
     paper = paper_cells(spec)
-    for model, (arms, *_rest) in per_model.items():
+    for model, part in parts.items():
         c = cells[cells["model_key"] == model]
-        bmap = _rest[2]
-        heads = {model_label(model): {b: bench_header(ob) if ob else BENCH_LABEL[b] for b, ob in bmap.items()}}
+        heads = {model_label(model): {b: bench_header(ob) if ob else BENCH_LABEL[b] for b, ob in part.bmap.items()}}
         out.append(f"### {model_title(model)}\n")
-        out.append(grid_to_markdown(build_grid(spec, c, list(arms), [(None, model_label(model))], heads,
+        out.append(grid_to_markdown(build_grid(part.spec, c, list(part.arms), [(None, model_label(model))], heads,
                                                _delta(spec, c) if spec.delta else None)))
-        same_model = model_label(model) in set(paper["model"])
-        if not same_model:
+        if model_label(model) not in set(paper["model"]):
             out.append("\nThis is the embedded twin: a different model and synthetic benchmarks, so the numbers "
                        "are not comparable with the paper's; the orderings of the methods are.\n")
             continue
@@ -436,8 +476,8 @@ def _register_all():
     for spec in TABLES.values():
         how = (f"Table {spec.roman} ({spec.title}): " +
                (spec.unavailable + "; the paper's numbers only" if spec.unavailable else
-                "mean over seeds at the final eval step, 95% stratified-bootstrap intervals, paired comparison "
-                "with GRPO"))
+                "mean over seeds of each run's score at the chosen eval step (default: its last), 95% "
+                "stratified-bootstrap intervals, paired comparison with GRPO, the paper's table beside it"))
 
         def make(runs: Runs, _spec=spec) -> TableResult:
             return build_table(_spec, runs)

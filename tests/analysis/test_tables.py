@@ -178,3 +178,22 @@ def test_hparam_table_groups_by_en_and_cov_and_default_is_chosen(runs, built):
     # Table I's SENT column uses the setting without overrides, and says that it chose
     res = built("table01_passk_1p5b")
     assert "settings qualify for 'sent' on tiny" in res.files[f"{res.name}.md"]
+
+
+def test_k_is_capped_to_what_every_column_can_estimate(tmp_path):
+    # the embedded default evaluates n=4 samples per problem: Pass@16 cannot be estimated, Pass@4 can
+    for seed in (0, 1):
+        one_problem_runs(tmp_path, "grpo", seed, {0: 1, FINAL: 1}, n=4)
+        one_problem_runs(tmp_path, "sent", seed, {0: 1, FINAL: 2}, n=4)
+    runs = load_runs(tmp_path)
+    res = build_table(TABLES["table09_ablation"], runs)
+    df = csv_of(res)
+    assert set(df["k"]) == {"4"}
+    assert cell(df, "grpo", "synth_1", "pass", 4)["value"] == "100.00"
+    assert cell(df, "sent", "synth_1", "avg", 4)["value"] == "50.00"
+    assert "K=16 need(s) more samples per problem than the runs have (at most 4): shown at k=4" in \
+        res.files["table09_ablation.md"]
+    assert any("largest admissible k" in r for r in res.reasons)
+    t1 = csv_of(build_table(TABLES["table01_passk_1p5b"], runs))  # Pass@8/16/32 collapse into one Pass@4 row
+    assert set(t1.loc[t1["metric"] == "pass", "k"]) == {"4"}
+    assert len(t1[(t1["method"] == "grpo") & (t1["metric"] == "pass")]) == 6
