@@ -55,8 +55,11 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def worker(model_dir):
+    from transformers.integrations import flash_attention
+
     from core.verl_cpu import CPU_ENGINE, CPU_MODEL_OVERRIDES, disable_cpu_training, enable_cpu_training
 
+    flash_forward = flash_attention._flash_attention_forward  # verl's packed layout replaces it globally
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 25K-parameter model: extra threads only spin (10x slower on a busy CI box)
     enable_cpu_training()
@@ -73,6 +76,7 @@ def worker(model_dir):
     yield w
     disable_cpu_training()
     torch.set_num_threads(threads)
+    flash_attention._flash_attention_forward = flash_forward
 
 
 def _reference_forward(model_dir, tensors):
