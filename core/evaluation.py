@@ -23,7 +23,7 @@ from pathlib import Path
 from analysis.metrics import avg_at_k, check_k, len_at_k, mean_pass_at_k
 from core.benchmarks import grader_for, load_benchmark
 from core.generation import Generation, Generator
-from core.grading import Grade, Grader
+from core.grading import grade_all
 from core.prompts import build_prompt
 
 __all__ = [
@@ -136,7 +136,7 @@ def evaluate(
             responses = [g.text for gens in outputs for g in gens]
             golds = [p.answer for p in problems for _ in range(n)]
             workers = grade_workers or (1 if len(responses) <= 512 else min(8, os.cpu_count() or 1))
-            grades = _grade_all(graders[key], responses, golds, workers)
+            grades = grade_all(graders[key], responses, golds, workers)
             records = [
                 {
                     "eval_step": int(eval_step),
@@ -165,13 +165,6 @@ def _check_outputs(outputs: list[list[Generation]], n_prompts: int, n: int, key:
         for gen in gens:
             if not isinstance(gen.text, str) or int(gen.num_tokens) != gen.num_tokens or gen.num_tokens < 0:
                 raise ValueError(f"{key}: bad generation for prompt {i}: {gen!r}")
-
-
-def _grade_all(grader: Grader, responses: list[str], golds: list[str], workers: int) -> list[Grade]:
-    grade_many = getattr(grader, "grade_many", None)
-    if grade_many is not None:
-        return grade_many(responses, golds, workers=workers)
-    return [grader.grade(r, g) for r, g in zip(responses, golds)]
 
 
 def summarize(records: Sequence[dict], ks: Sequence[int]) -> dict[str, float]:

@@ -48,6 +48,7 @@ __all__ = [
     "MAX_ANSWER_CHARS",
     "extract_answer",
     "get_grader",
+    "grade_all",
     "grader_names",
     "normalize_answer",
     "register_grader",
@@ -594,6 +595,17 @@ class MathVerifyGrader:
                 warnings.warn(f"math-verify grading workers unavailable ({exc}); grading in-process", stacklevel=2)
         timeout_s = self.timeout_s if _in_main_thread() else None  # signals: main thread only
         return [_verify_normalized(a, g, timeout_s) for a, g in pairs]
+
+
+def grade_all(grader: Grader, responses: Sequence[str], golds: Sequence[str], workers: int = 1) -> list[Grade]:
+    """Grade a batch with any grader: ``grader.grade_many`` when it has one (math-verify: cache
+    look-ups once, ``workers`` subprocesses), else ``grade`` one by one."""
+    if len(responses) != len(golds):
+        raise ValueError(f"{len(responses)} responses but {len(golds)} golds")
+    grade_many = getattr(grader, "grade_many", None)
+    if grade_many is not None:
+        return grade_many(responses, golds, workers=workers)
+    return [grader.grade(r, g) for r, g in zip(responses, golds)]
 
 
 def _stored(answer: str) -> str:

@@ -399,3 +399,16 @@ def test_timeout_must_be_whole_seconds():
         MathVerifyGrader(timeout_s=0)
     with pytest.raises(ValueError):
         MathVerifyGrader(timeout_s=0.5)
+
+
+def test_grade_all_works_with_any_grader():
+    class Exact:
+        name = "exact"
+
+        def grade(self, response, gold):
+            return Grade(response == gold, response)
+
+    assert grading.grade_all(Exact(), ["1", "2"], ["1", "1"]) == [Grade(True, "1"), Grade(False, "2")]
+    assert grading.grade_all(MathVerifyGrader(), ["\\boxed{1}"], ["1.0"]) == [Grade(True, "1")]
+    with pytest.raises(ValueError):
+        grading.grade_all(Exact(), ["1"], [])
