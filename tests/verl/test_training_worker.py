@@ -53,8 +53,31 @@ def model_dir(tmp_path_factory):
     return str(path)
 
 
+def _trl_breaks_verl() -> str | None:
+    """verl 0.9.1 imports trl's AutoModelForCausalLMWithValueHead while building any FSDP model when trl
+    is installed (verl/models/transformers/monkey_patch.py); trl >= 1.x no longer has it."""
+    import importlib.util
+
+    if importlib.util.find_spec("trl") is None:
+        return None
+    import trl
+
+    for mod in ("trl.experimental.ppo", "trl"):
+        try:
+            if hasattr(importlib.import_module(mod), "AutoModelForCausalLMWithValueHead"):
+                return None
+        except ImportError:
+            pass
+    return (f"trl {trl.__version__} is installed but has no AutoModelForCausalLMWithValueHead, which verl 0.9.1's "
+            "apply_monkey_patch imports whenever trl is present: every verl model build fails in this "
+            "environment (GPU runs too). Uninstall trl here, or install a trl version that still has it.")
+
+
 @pytest.fixture(scope="module")
 def worker(model_dir):
+    problem = _trl_breaks_verl()
+    if problem:
+        pytest.fail(problem)
     from transformers.integrations import flash_attention
 
     from core.verl_cpu import CPU_ENGINE, CPU_MODEL_OVERRIDES, disable_cpu_training, enable_cpu_training
