@@ -53,19 +53,19 @@ def _platform():
         device_name = vendor_name = "cpu"
         device_module = _device_module()
         is_available = is_platform_available = lambda self, *a, **k: True
-        current_device = lambda self: "cpu"  # noqa: E731  (verl uses it as a .to() / torch.device target)
-        device_count = lambda self: 1  # noqa: E731
+        current_device = lambda self: "cpu"  # a .to() / torch.device target
+        device_count = lambda self: 1
         set_device = synchronize = set_allocator_settings = empty_cache = lambda self, *a, **k: None
         profiler_start = profiler_stop = lambda self: None
         manual_seed = manual_seed_all = lambda self, seed: torch.manual_seed(seed)
-        get_device_capability = lambda self, i=0: (None, None)  # noqa: E731
-        communication_backend_name = lambda self: "gloo"  # noqa: E731
-        visible_devices_envvar = lambda self: "CUDA_VISIBLE_DEVICES"  # noqa: E731
-        ray_resource_name = lambda self: "CPU"  # noqa: E731
-        ray_noset_envvars = lambda self: []  # noqa: E731
-        is_ipc_supported = lambda self: False  # noqa: E731
-        cudart = lambda self: None  # noqa: E731
-        nvtx_range = lambda self, msg: nullcontext()  # noqa: E731
+        get_device_capability = lambda self, i=0: (None, None)
+        communication_backend_name = lambda self: "gloo"
+        visible_devices_envvar = lambda self: "CUDA_VISIBLE_DEVICES"
+        ray_resource_name = lambda self: "CPU"
+        ray_noset_envvars = lambda self: []
+        is_ipc_supported = lambda self: False
+        cudart = lambda self: None
+        nvtx_range = lambda self, msg: nullcontext()
 
     return PlatformCPU
 
@@ -87,7 +87,8 @@ def enable_cpu_training() -> None:
     # 1. a CPU platform: device name 'cpu', backend gloo, memory/rng stand-ins
     previous = pm._current_platform
     pm.set_platform(pm.PlatformRegistry.register("cpu")(_platform())())
-    _UNDO.append(lambda: setattr(pm, "_current_platform", previous))
+    _UNDO.append(lambda: (pm.PlatformRegistry._platforms.pop("cpu", None),
+                          setattr(pm, "_current_platform", previous)))
     # 2. verl's Worker reads the rendezvous from the environment (Ray sets it on a cluster)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -116,6 +117,7 @@ def enable_cpu_training() -> None:
 
 
 def disable_cpu_training() -> None:
-    """Undo :func:`enable_cpu_training` (platform, environment, process group, engine registry)."""
+    """Undo :func:`enable_cpu_training` (platform and its registration, environment, process group,
+    engine registry)."""
     while _UNDO:
         _UNDO.pop()()

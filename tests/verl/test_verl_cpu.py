@@ -37,3 +37,4 @@ def test_enable_then_disable_restores_verl():
     assert torch.distributed.is_initialized() == dist
     assert os.environ.get("MASTER_PORT") == env
     assert "cpu" not in EngineRegistry._engines["language_model"]["fsdp2"]
+    assert pm.PlatformRegistry.get("cpu") is None
