@@ -61,7 +61,7 @@ def _save_figure(res, fig_dir: Path) -> list[Path]:
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = [fig_dir / f"{res.name}.png", fig_dir / f"{res.name}.pdf"]
-    res.fig.savefig(paths[0], dpi=130)
+    res.fig.savefig(paths[0], dpi=120)
     res.fig.savefig(paths[1])
     plt.close(res.fig)
     return paths

@@ -19,12 +19,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from analysis import curves  # noqa: E402
 from analysis.load import Runs  # noqa: E402
 from analysis.paper import (BENCH_LABEL, BENCHMARKS, EMBEDDED_MODELS, METHOD_LABEL, STAGES_LABEL,  # noqa: E402
                             TWIN_OF, model_label)
 from analysis.registry import MissingInputs, register  # noqa: E402
+from analysis.scores import step_scores  # noqa: E402
 from analysis.select import Arm, method_arm, stage_arms  # noqa: E402
 
 ROLE_1P5B = ("tiny", "r1_distill_qwen_1p5b")
@@ -63,9 +65,9 @@ def _model_tag(model: str) -> str:
 
 def _bench_for(runs: Runs, arms: list[Arm], paper_bench: str) -> str | None:
     """Our key for a paper benchmark among these arms' runs: itself or its embedded twin."""
-    s = runs.problems
+    s = step_scores(runs)
     ids = [r for a in arms for r in a.run_ids]
-    present = set(s.loc[s["run_id"].isin(ids), "benchmark"].astype(str))
+    present = set(pd.unique(s.loc[s["run_id"].isin(ids), "benchmark"]))
     if paper_bench in present:
         return paper_bench
     twin = TWIN_OF.get(paper_bench)

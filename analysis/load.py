@@ -9,7 +9,9 @@ Frames (one row per ...):
                       meta.json keys (``method``, ``seed``, ``model``, ``curriculum``,
                       ``curriculum_stages``, ``git_sha``, ``dirty``, ``schema_version``, ...), and from
                       config.yaml ``hparams`` (dict of the flat ``method.*`` fields), ``eval_n``,
-                      ``eval_k``; ``done`` (DONE present), ``overrides`` (dict parsed from run_name).
+                      ``eval_k``; ``done`` (DONE present), ``overrides`` (dict parsed from run_name),
+                      ``config`` (flat config without seed and bookkeeping keys) and ``setting`` (its
+                      JSON: runs with equal settings are seeds of one experiment).
 ``samples``           generated evaluation sample: ``run_id, benchmark, eval_step, problem_id, sample,
                       correct, length`` (``answer`` is not kept: nothing downstream needs it).
 ``problems``          (run, benchmark, eval_step, problem): ``n`` samples, ``c`` correct,
@@ -50,8 +52,10 @@ TRAIN_KNOWN_PREFIXES = ("train/", "method/", "time/", "eval/")
 TRAIN_KNOWN = {"step", "stage", "epoch"}
 TOKEN_STATS_KNOWN = {"step", "stage", "entropy_hist", "cov_hist", "low_entropy_tokens", "high_entropy_tokens"}
 SEMANTIC_KNOWN = {"id", "semantic_entropy", "variant", "num_clusters", "stage"}
-# run_name override keys that change what a run *is* (its hyperparameters), as opposed to its seed
-SIGNATURE_OVERRIDE_PREFIXES = ("method.", "curriculum")
+# config.yaml keys that do not change what a run computes (as sweep.py leaves them out of run names),
+# plus the seed: runs whose configs agree on everything else are replicates of one *setting*
+SETTING_EXCLUDE = ("seed", "runs_root", "sweep_name", "backend.threads", "backend.progress", "backend.dry_run",
+                   "hydra")
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ def read_jsonl_columns(path: Path, run: str, issues: list[Issue]) -> dict[str, n
     try:
         import pyarrow.json as paj
 
-        table = paj.read_json(io.BytesIO(data), read_options=paj.ReadOptions(block_size=1 << 24))
+        table = paj.read_json(io.BytesIO(data), read_options=paj.ReadOptions(block_size=1 << 20))
         return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
     except Exception:  # noqa: BLE001 - any refusal falls back to the exact line-by-line parser
         rows = _parse_lines(data, path, run, issues)
@@ -213,6 +217,18 @@ def _read_yaml(path: Path):
 
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f)
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists kept as values)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
 
 
 def _get(d, dotted, default=None):
@@ -282,6 +298,10 @@ def _run_record(run_dir: Path, run: str, meta: dict, issues: list[Issue]) -> dic
     curriculum = meta.get("curriculum", _get(cfg, "curriculum.name", "none")) or "none"
     stages = meta.get("curriculum_stages", _get(cfg, "curriculum.stages", 1))
     eval_k = _get(cfg, "eval.k")
+    flat = {k: v for k, v in flatten(cfg).items()
+            if not any(k == e or k.startswith(e + ".") for e in SETTING_EXCLUDE)}
+    flat.update({"meta.method": meta["method"], "meta.model": meta["model"], "meta.curriculum": str(curriculum),
+                 "meta.curriculum_stages": int(stages if stages is not None else 1)})
     return {
         "run_id": run,
         "path": str(run_dir),
@@ -305,8 +325,8 @@ def _run_record(run_dir: Path, run: str, meta: dict, issues: list[Issue]) -> dic
         "done": done,
         "overrides": parse_run_name(run_dir.name),
         # what the run *is* apart from its seed: runs sharing it are replicates (analysis.select)
-        "setting": f"{meta['method']}|{curriculum}|{int(stages if stages is not None else 1)}|"
-                   f"{json.dumps(hparams, sort_keys=True, default=str)}",
+        "config": flat,
+        "setting": json.dumps(flat, sort_keys=True, default=str),
     }
 
 

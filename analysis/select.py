@@ -1,18 +1,18 @@
 """Which runs feed which table column ("arm").
 
-Runs that share a *setting* (model, method, curriculum, curriculum stages and every ``method.*``
-hyperparameter in config.yaml) differ only in their seed and form one group. A table column asks
-for e.g. "method ``sent`` on model ``tiny``"; when several settings qualify (a sweep over SENT's
-ratios next to the default runs), the chosen group is, in order:
+Runs whose resolved configs agree on everything but the seed (and bookkeeping such as
+``runs_root``; see ``load.SETTING_EXCLUDE``) are seeds of one *setting*. A table column asks for e.g.
+"method ``sent`` on model ``tiny``"; when several settings qualify (a sweep over SENT's ratios next
+to the default runs, a smoke preset next to the default preset), the chosen one is, in order:
 
-1. the one whose run names carry the fewest overrides of ``method.*`` / ``curriculum*`` keys that the
-   table does not itself vary (run names are built from the sweep overrides, so the method's
-   defaults have none),
+1. the one whose run names carry the fewest overrides (run names are built from the command-line
+   overrides, so a method's defaults have none) besides ``method``, ``seed`` and the keys the table
+   itself varies,
 2. then the one with the most seeds,
 3. then the first by sorted setting (deterministic).
 
-Every such choice is reported. Two runs of one setting with the same seed (the same run in two
-sweeps) are reported; the first by path is used.
+Every such choice is reported with the config keys that tell the settings apart. Two runs of one
+setting with the same seed (the same run in two sweeps) are reported; the first by path is used.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis.load import SIGNATURE_OVERRIDE_PREFIXES, Issue
+from analysis.load import Issue
+
+NOT_COUNTED = ("method", "seed")  # overrides every run name has
 
 
 @dataclass
@@ -43,8 +45,14 @@ def _describe(row) -> str:
             + (f", {hp_s}" if hp_s else ""))
 
 
+def _differences(configs: list[dict]) -> list[str]:
+    """Config keys whose values are not the same in every config."""
+    keys = sorted(set().union(*configs))
+    return [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+
+
 def _n_overrides(overrides: dict, ignore: tuple[str, ...]) -> int:
-    return sum(1 for k in overrides if k.startswith(SIGNATURE_OVERRIDE_PREFIXES) and not k.startswith(ignore))
+    return sum(1 for k in overrides if k not in NOT_COUNTED and not (ignore and k.startswith(ignore)))
 
 
 def pick(meta: pd.DataFrame, key: str, model: str, *, ignore: tuple[str, ...] = (),
@@ -60,9 +68,16 @@ def pick(meta: pd.DataFrame, key: str, model: str, *, ignore: tuple[str, ...] = 
     _, _, setting, g = groups[0]
     notes = []
     if len(groups) > 1:
-        others = "; ".join(_describe(gg.iloc[0]) + f" ({gg['seed'].nunique()} seeds)" for *_, gg in groups[1:])
-        notes.append(f"{len(groups)} settings qualify for {key!r} on {model}; used {_describe(g.iloc[0])} "
-                     f"(fewest overrides in its run names, then most seeds); not used: {others}")
+        first = [gg.iloc[0] for *_, gg in groups]
+        diff = _differences([r["config"] if isinstance(r["config"], dict) else {} for r in first])
+        def show(r):
+            c = r["config"] if isinstance(r["config"], dict) else {}
+            return ", ".join(f"{k}={c.get(k)}" for k in diff[:6]) + (" ..." if len(diff) > 6 else "")
+        others = "; ".join(f"{show(gg.iloc[0])} ({gg['seed'].nunique()} seeds, e.g. {gg['run_id'].iloc[0]})"
+                           for *_, gg in groups[1:])
+        notes.append(f"{len(groups)} settings qualify for {key!r} on {model}; used {show(g.iloc[0])} "
+                     f"({g['seed'].nunique()} seeds; fewest overrides in its run names, then most seeds); "
+                     f"not used: {others}")
     g = g.sort_values("run_id")
     dup = g["seed"].duplicated(keep="first")
     if dup.any():

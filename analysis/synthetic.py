@@ -33,7 +33,7 @@ def write_run(run_dir: Path, *, method: str, seed: int, model: str = "tiny", cur
               train: list[dict] | None = None, token_stats: list[dict] | None = None,
               semantic_entropy: list[dict] | None = None, done: bool = True, n: int = 8,
               ks: tuple[int, ...] = (1, 8, 16, 32), meta_extra: dict | None = None,
-              schema_version: int = 1) -> Path:
+              config_extra: dict[str, dict] | None = None, schema_version: int = 1) -> Path:
     """Write one run directory; ``samples`` maps a benchmark key to its sample records."""
     run_dir = Path(run_dir)
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
@@ -46,12 +46,15 @@ def write_run(run_dir: Path, *, method: str, seed: int, model: str = "tiny", cur
             "versions": {"torch": "2.13.0", "verl": "0.9.1"}, "started": "2026-01-01T00:00:00Z"}
     meta.update(meta_extra or {})
     (run_dir / "meta.json").write_text(json.dumps(meta, indent=1))
-    lines = [f"seed: {seed}", "method:", f"  name: {method}"]
-    lines += [f"  {k}: {v}" for k, v in hp.items()]
-    lines += ["model:", f"  name: {model}", "backend:", "  name: embedded", "curriculum:", f"  name: {curriculum}",
-              f"  stages: {stages}", "eval:", f"  n: {n}", f"  k: [{', '.join(map(str, ks))}]",
-              f"  benchmarks: [{', '.join(sorted((samples or {}).keys()))}]"]
-    (run_dir / "config.yaml").write_text("\n".join(lines) + "\n")
+    import yaml
+
+    cfg = {"seed": seed, "method": {"name": method, **hp}, "model": {"name": model}, "backend": {"name": "embedded"},
+           "curriculum": {"name": curriculum, "stages": stages},
+           "eval": {"n": n, "k": list(ks), "benchmarks": sorted((samples or {}).keys())},
+           "runs_root": str(run_dir.parent.parent), "sweep_name": run_dir.parent.name}
+    for group, values in (config_extra or {}).items():
+        cfg.setdefault(group, {}).update(values)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     for bench, recs in (samples or {}).items():
         _jsonl(run_dir / "samples" / f"{bench}.jsonl", recs)
     if train is not None:

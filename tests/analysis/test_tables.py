@@ -197,3 +197,20 @@ def test_k_is_capped_to_what_every_column_can_estimate(tmp_path):
     t1 = csv_of(build_table(TABLES["table01_passk_1p5b"], runs))  # Pass@8/16/32 collapse into one Pass@4 row
     assert set(t1.loc[t1["metric"] == "pass", "k"]) == {"4"}
     assert len(t1[(t1["method"] == "grpo") & (t1["metric"] == "pass")]) == 6
+
+
+def test_settings_differ_by_any_config_key_and_defaults_win(tmp_path):
+    # the same method and seeds under two presets: the preset is part of the run name and the config
+    for seed in (0, 1):
+        one_problem_runs(tmp_path, "grpo", seed, {0: 1, FINAL: 1})
+        d = one_problem_runs(tmp_path, "grpo", seed, {0: 1, FINAL: 9}, sweep="smoke",
+                             config_extra={"train": {"steps": 4}})
+        d.rename(d.parent / f"method=grpo,preset=smoke,seed={seed}")
+    d = one_problem_runs(tmp_path, "grpo", 2, {0: 1, FINAL: 9}, sweep="smoke", config_extra={"train": {"steps": 4}})
+    d.rename(d.parent / "method=grpo,preset=smoke,seed=2")  # more seeds, but not the defaults
+    res = build_table(TABLES["table09_ablation"], load_runs(tmp_path))
+    df = csv_of(res)
+    assert cell(df, "grpo", "synth_1", "avg", 16)["value"] == f"{1 / 32 * 100:.2f}"  # the default preset's runs
+    md = res.files["table09_ablation.md"]
+    assert "2 settings qualify for 'grpo' on tiny; used train.steps=None (2 seeds" in md
+    assert "not used: train.steps=4 (3 seeds" in md
