@@ -1,0 +1,189 @@
+"""backend=verl: composing and validating verl 0.9.1's own ppo_trainer config, on CPU.
+
+The every-pair test runs the dry-run plan (compose verl's packaged config through Hydra, apply
+our overrides, instantiate the actor config dataclass with the method, run verl's validate_config
+and core.loss.validate_actor_config) for every registered method x every paper model. Expected
+values are written out from SENT Table X, not read from the code under test.
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from methods import REGISTRY, ConfigError, build_method
+from tests.cluster.conftest import VERL_MODELS, make_cfg
+
+vb = pytest.importorskip("core.verl_backend")
+
+#: SENT Table X, per model: epochs (5 for 1.5B, 3 for 7B and 14B)
+TABLE_X_EPOCHS = {"r1_distill_qwen_1p5b": 5, "qwen2p5_math_7b": 3, "qwen3_14b": 3}
+TABLE_X_HF = {"r1_distill_qwen_1p5b": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+              "qwen2p5_math_7b": "Qwen/Qwen2.5-Math-7B", "qwen3_14b": "Qwen/Qwen3-14B"}
+
+
+@pytest.mark.parametrize("model", VERL_MODELS)
+@pytest.mark.parametrize("method", sorted(REGISTRY))
+def test_dry_run_plan_every_method_and_model(method, model, tmp_path):
+    cfg = make_cfg(model, method, runs_root=str(tmp_path))
+    plans = vb.plan(cfg, tmp_path / "run", dry_run=True)
+    assert len(plans) == 1
+    v = plans[0].config
+    a = v.actor_rollout_ref.actor
+    m = build_method(method, {})
+    # SENT Table X shared settings
+    assert a.optim.lr == 1e-6
+    assert v.data.train_batch_size == 256 and a.ppo_mini_batch_size == 128
+    assert v.actor_rollout_ref.rollout.n == 8
+    assert v.actor_rollout_ref.rollout.temperature == 1.0 and v.actor_rollout_ref.rollout.top_p == 1.0
+    assert v.actor_rollout_ref.rollout.top_k == -1
+    assert v.data.max_response_length == 2048
+    assert v.trainer.total_epochs == TABLE_X_EPOCHS[model]
+    assert v.actor_rollout_ref.model.path == TABLE_X_HF[model]
+    assert v.algorithm.adv_estimator == "grpo"
+    # the harness loss owns the coefficients
+    assert a.entropy_coeff == 0 and a.kl_loss_coef == 0
+    assert a.use_kl_loss is m.requires_ref()
+    assert a.calculate_entropy is True
+    assert a.policy_loss._target_ == "core.verl_plugin.HarnessPolicyLossConfig"
+    assert a.policy_loss.loss_mode == "harness"  # never verl's 'vanilla' by accident
+    assert a.policy_loss.method == method
+    assert OmegaConf.to_container(a.policy_loss.params) == {k: getattr(m.params, k) for k in a.policy_loss.params}
+    assert a.loss_agg_mode == m.params.loss_agg_mode
+    assert v.trainer.v1.trainer_mode == "harness" and v.trainer.use_v1 is True
+    # plugin in every Ray worker, and our reward function
+    env = v.ray_kwargs.ray_init.runtime_env.env_vars
+    assert env.VERL_USE_EXTERNAL_MODULES == "core.verl_plugin"
+    assert str(vb.REPO_ROOT) in env.PYTHONPATH.split(":")
+    assert Path(v.reward.custom_reward_function.path).name == "verl_reward.py"
+    assert "file" in v.trainer.logger
+    assert "hf_model" in a.checkpoint.save_contents  # evaluation and stage chaining load HF weights
+
+
+def test_dry_run_prints_config_and_commands_and_writes_nothing(tmp_path):
+    cfg = make_cfg("qwen3_14b", "sent", runs_root=str(tmp_path))
+    cfg.backend.dry_run = True
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert vb.run(cfg, run_dir=tmp_path / "run") is None
+    text = out.getvalue()
+    assert "python -m verl.trainer.main_ppo" in text.replace(vb.sys.executable, "python")
+    assert "VERL_USE_EXTERNAL_MODULES=core.verl_plugin" in text
+    assert "-m core.evaluate" in text and "--n 32" in text and "--max-new-tokens 8000" in text
+    assert "--k 1,8,16,32" in text and "tensor_parallel_size=4" in text
+    assert "trainer_mode: harness" in text
+    assert list(tmp_path.iterdir()) == []  # a dry run writes nothing
+
+
+def test_curriculum_stages_chain_checkpoints_in_dry_run(tmp_path):
+    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path))
+    cfg.curriculum = {"name": "semantic_entropy", "stages": 2}
+    plans = vb.plan(cfg, tmp_path / "run", dry_run=True)
+    assert [p.stage for p in plans] == [1, 2]
+    assert plans[0].config.actor_rollout_ref.model.path == TABLE_X_HF["r1_distill_qwen_1p5b"]
+    # stage 2 starts from stage 1's final HF checkpoint; verl builds the reference from it too
+    assert plans[1].config.actor_rollout_ref.model.path.startswith(str(plans[0].ckpt_dir))
+    assert plans[1].config.actor_rollout_ref.model.path.endswith("actor/huggingface")
+    assert plans[0].config.trainer.default_local_dir != plans[1].config.trainer.default_local_dir
+    assert plans[0].train_file != plans[1].train_file
+
+
+def test_semantic_entropy_without_scores_is_not_implemented(tmp_path):
+    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path))
+    cfg.curriculum = {"name": "semantic_entropy", "stages": 2}
+    with pytest.raises(NotImplementedError, match="scores_path"):
+        vb.curriculum_stages(cfg, dry_run=False)
+
+
+def test_keeping_the_original_reference_across_stages_is_refused(tmp_path):
+    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path))
+    cfg.curriculum = {"name": "semantic_entropy", "stages": 2, "reset_reference": False}
+    with pytest.raises(NotImplementedError, match="reset_reference"):
+        vb.plan(cfg, tmp_path / "run", dry_run=True)
+
+
+@pytest.mark.parametrize("model", ["tiny", "llama_70b"])
+def test_unknown_model_is_a_clear_error(model, tmp_path):
+    cfg = make_cfg(runs_root=str(tmp_path))
+    cfg.model = {"name": model, "path": "x", "epochs": 1}
+    with pytest.raises(ConfigError, match=r"model='?" + model + r"'? is not a verl-backend model.*r1_distill_qwen_1p5b"):
+        vb.check(cfg)
+
+
+def test_bad_method_hyperparameter_is_a_clear_error(tmp_path):
+    cfg = make_cfg(runs_root=str(tmp_path))
+    cfg.method.kl_coef = -1.0
+    with pytest.raises(ConfigError, match="kl_coef"):
+        vb.check(cfg)
+
+
+def test_unknown_verl_override_key_is_rejected():
+    with pytest.raises(ConfigError, match="no key 'trainer.save_frequency'"):
+        vb.compose_verl_config({"trainer.save_frequency": 3})
+
+
+def test_backend_overrides_apply_last(tmp_path):
+    cfg = make_cfg(runs_root=str(tmp_path))
+    cfg.backend.overrides = {"trainer.save_freq": 7, "actor_rollout_ref.rollout.gpu_memory_utilization": 0.4}
+    v = vb.plan(cfg, tmp_path / "run", dry_run=True)[0].config
+    assert v.trainer.save_freq == 7 and v.actor_rollout_ref.rollout.gpu_memory_utilization == 0.4
+
+
+def test_verl_rejects_a_batch_layout_it_cannot_split(tmp_path):
+    """verl's own validate_config runs: 256 prompts x 8 rollouts cannot be split over 3 GPUs' micro-batches."""
+    cfg = make_cfg(runs_root=str(tmp_path))
+    cfg.backend.n_gpus_per_node = 3
+    with pytest.raises((AssertionError, ValueError)):
+        vb.plan(cfg, tmp_path / "run", dry_run=True)
+
+
+def test_compose_inside_a_running_hydra_app_restores_its_state(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    d = tmp_path / "conf"
+    d.mkdir()
+    (d / "app.yaml").write_text("x: 1\n")
+    with initialize_config_dir(config_dir=str(d), version_base="1.3"):
+        vb._BASE_CACHE.clear()
+        vb.compose_base()
+        assert GlobalHydra.instance().is_initialized()
+        assert compose("app").x == 1  # the outer app still composes its own config
+
+
+# ---------------------------------------------------------------- through sweep.py's config tree ------
+
+def _compose_sweep(overrides: list[str]):
+    """The job config sweep.py would get (sweeps/config.yaml + the registry's method nodes)."""
+    sweep = pytest.importorskip("sweep")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(vb.REPO_ROOT / "sweeps"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    return sweep, cfg
+
+
+@pytest.mark.parametrize("model", VERL_MODELS)
+def test_sweep_config_tree_composes_for_verl(model, tmp_path):
+    sweep, cfg = _compose_sweep(["backend=verl", f"model={model}", "data=dapo_math_17k", "method=cov",
+                                 f"runs_root={tmp_path}"])
+    plans = vb.plan(cfg, tmp_path / "run", dry_run=True)
+    a = plans[0].config.actor_rollout_ref.actor
+    assert a.policy_loss.method == "cov" and a.policy_loss.params.penalty_coef == 1.0  # Table X: w/ Cov KL 1.0
+    assert a.policy_loss.params.cov_frac == 2e-4 and a.use_kl_loss is False
+    assert plans[0].config.trainer.total_epochs == TABLE_X_EPOCHS[model]
+    vb.set_eval_config(cfg)  # config.yaml then records the evaluation analysis will read
+    assert list(cfg.eval.benchmarks) == ["aime24", "aime25", "amc23", "math500", "olympiadbench", "minerva"]
+    assert cfg.eval.n == 32 and list(cfg.eval.k) == [1, 8, 16, 32] and cfg.eval.max_new_tokens == 8000
+
+
+def test_sweep_method_override_reaches_verl(tmp_path):
+    """A method hyperparameter set on the command line arrives in verl's policy-loss config."""
+    _, cfg = _compose_sweep(["backend=verl", "model=qwen2p5_math_7b", "data=dapo_math_17k", "method=sent",
+                             "method.beta_high=3.0", f"runs_root={tmp_path}"])
+    a = vb.plan(cfg, tmp_path / "run", dry_run=True)[0].config.actor_rollout_ref.actor
+    assert a.policy_loss.params.beta_high == 3.0 and a.use_kl_loss is True
