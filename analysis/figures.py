@@ -98,7 +98,8 @@ def _seeds_label(label: str, arm: Arm) -> str:
 
 def _stage_lines(ax, runs, arm):
     for i, s in enumerate(curves.stage_starts(runs, arm)):
-        ax.axvline(s, color="#d62728", ls=":", lw=0.9, alpha=0.7, label="SENT: next curriculum stage" if i == 0 else None)
+        ax.axvline(s, color="#d62728", ls=":", lw=0.9, alpha=0.7,
+                   label="SENT: next curriculum stage" if i == 0 else None)
 
 
 def _entropy_panel(ax, runs, arms: dict[str, Arm], labels: dict[str, str] | None = None, colors=None) -> list[str]:

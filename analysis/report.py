@@ -106,13 +106,13 @@ def index_md(runs: Runs, outcomes: list[Outcome], command: str, analysis_git: st
     lines = ["# SENT paper: tables and figures rebuilt from run logs\n",
              f"- Command: `{command}`",
              f"- Analysis code: `{analysis_git}`",
-             f"- Harness commits of the runs (meta.json `git_sha`): " + ("; ".join(_run_shas(runs)) or "–"),
+             "- Harness commits of the runs (meta.json `git_sha`): " + ("; ".join(_run_shas(runs)) or "–"),
              f"- Runs: {len(runs.usable_meta())} used of {runs.candidates} found in `{runs.root}`; details and "
              f"problems in [summary.md](summary.md)",
              f"- Tables use each run's evaluation at eval_step `{runs.options.eval_step}`; every number is a mean over "
-             f"seeds with a 95% stratified-bootstrap interval in the table's .md file",
-             f"- The paper's own numbers: [reference/](reference/) (its CSVs) and "
-             f"[reference/check_report.md](reference/check_report.md) (where its marks, Avg. and Δ do not recompute)",
+             "seeds with a 95% stratified-bootstrap interval in the table's .md file",
+             "- The paper's own numbers: [reference/](reference/) (its CSVs) and "
+             "[reference/check_report.md](reference/check_report.md) (where its marks, Avg. and Δ do not recompute)",
              f"- Generated: {generated}\n", "## Tables\n"]
     for o in (o for o in outcomes if o.kind == "table"):
         spec = TABLES.get(o.name)

@@ -76,7 +76,7 @@ def _resolve_arms(spec: TableSpec, meta: pd.DataFrame, model: str, notes: list[I
         for c in spec.arms:
             arm = method_arm(meta, model, "grpo" if c == "base" else c, notes)
             if arm is not None and c == "base":
-                arm = Arm("base", model, arm.run_ids, arm.seeds, arm.setting + " at eval_step 0", list(arm.notes))
+                arm = Arm("base", model, arm.run_ids, arm.seeds, arm.setting + " at eval_step 0")  # notes: GRPO's
             found[c] = arm
     ordered = {c: found.pop(c, None) for c in spec.arms}
     ordered.update(found)  # settings the paper does not have (e.g. another en/cov pair) go last
