@@ -37,6 +37,8 @@ def _parse(argv):
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="processes drawing figures while the tables are built (1: all in this process)")
     p.add_argument("--list", action="store_true", help="list the tables and figures and exit")
+    p.add_argument("--reference-only", action="store_true",
+                   help="write only <out>/reference/ (the paper's numbers and check_report.md); no runs needed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
     if a.eval_step != "final":
@@ -98,6 +100,17 @@ def _move_into(stage: Path, out: Path, full: bool) -> None:
 
 def main(argv=None) -> int:
     args = _parse(argv)
+    if args.reference_only:
+        out = Path(args.out)
+        stage = out.parent / f".{out.name or 'out'}.staging"
+        shutil.rmtree(stage, ignore_errors=True)
+        try:
+            _write_reference(stage)
+            _move_into(stage, out, full=True)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        print(f"wrote {out / 'reference'}/")
+        return 0
     if not args.list and not Path(args.runs_dir).is_dir():  # before the (slow) plotting imports
         print(f"error: runs directory {args.runs_dir!r} does not exist; pass the directory that holds "
               f"<sweep>/<run_name>/ run folders (default: runs/)", file=sys.stderr)

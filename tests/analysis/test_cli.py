@@ -141,3 +141,11 @@ def test_only_rebuilds_one_table(build, tmp_path, capsys):
     assert not (out / "index.md").exists()
     assert main([str(runs), "--out", str(out), "--only", "table9"]) == 2
     assert "Did you mean" in capsys.readouterr().err
+
+
+def test_reference_only_needs_no_runs(tmp_path):
+    out = tmp_path / "pf"
+    assert main(["--reference-only", "--out", str(out)]) == 0
+    assert (out / "reference" / "check_report.md").exists()
+    assert len(list((out / "reference").glob("table*.csv"))) == 12
+    assert not (out / "tables").exists()
