@@ -12,6 +12,9 @@ One run (``run``)::
 
     data      data/dapo_math_17k -> parquet with the paper's prompt (core/verl_data.py); the
               six benchmarks -> validation parquet
+    scores    curriculum=semantic_entropy: the base model's semantic entropy per prompt
+              (python -m core.curriculum on vLLM, once per model; or curriculum.scores_path),
+              ordered and split into one parquet per stage
     stages    curriculum stage k = one main_ppo launch on stage k's data; stage k+1 starts from
               stage k's last HF checkpoint (verl loads the reference from model.path, so the
               reference moves with it, as in the SENT scripts)
@@ -239,8 +242,10 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
             "VERL_FILE_LOGGER_PATH": str(logger_path),
         },
     }
-    if _sel(cfg, "backend.ray_num_cpus") is not None:
-        s["ray_kwargs.ray_init.num_cpus"] = int(_sel(cfg, "backend.ray_num_cpus"))
+    # Ray must not claim the whole node inside a SLURM allocation (verl: "use a fixed number with SLURM")
+    ray_cpus = _sel(cfg, "backend.ray_num_cpus") or os.environ.get("SLURM_CPUS_PER_TASK")
+    if ray_cpus:
+        s["ray_kwargs.ray_init.num_cpus"] = int(ray_cpus)
     # verl's own clip settings mirror the method's (unused by the harness loss; kept equal so verl's
     # logs and any verl-side check see the same numbers)
     for ours, theirs in (("clip_ratio_low", "clip_ratio_low"), ("clip_ratio_high", "clip_ratio_high"),
@@ -380,13 +385,63 @@ def _task_overrides() -> list[str]:
         return []
 
 
+def scoring_dir(cfg: DictConfig) -> Path:
+    """Where the semantic-entropy scores of the base model are written (shared by every run that uses
+    the same model and scoring settings; ``core.curriculum`` also caches the samples themselves)."""
+    c = cfg.curriculum
+    key = json.dumps([str(_sel(cfg, "model.path")), _sel(c, "m", 8), _sel(c, "variant", "count"),
+                      _sel(c, "unparseable", "singleton"), _sel(c, "seed", 0), _sel(c, "temperature", 1.0),
+                      _sel(c, "top_p", 1.0), _sel(c, "max_new_tokens", None)], default=str)
+    import hashlib
+
+    return data_dir(cfg) / "semantic_entropy" / f"{_sel(cfg, 'model.name')}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def scoring_command(cfg: DictConfig) -> list[str]:
+    """``python -m core.curriculum`` with vLLM: M samples per DAPO prompt from the base model (SENT §IV-A)."""
+    c = cfg.curriculum
+    cmd = [sys.executable, "-m", "core.curriculum", "--model", str(_sel(cfg, "model.path")), "--backend", "vllm",
+           "--data", "dapo_math_17k", "--m", str(_sel(c, "m", 8)), "--variant", str(_sel(c, "variant", "count")),
+           "--unparseable", str(_sel(c, "unparseable", "singleton")), "--stages", str(_sel(c, "stages", 2)),
+           "--max-new-tokens", str(_sel(c, "max_new_tokens", None) or PAPER["max_response_length"]),
+           "--temperature", str(_sel(c, "temperature", 1.0)), "--top-p", str(_sel(c, "top_p", 1.0)),
+           "--seed", str(_sel(c, "seed", 0)), "--out", str(scoring_dir(cfg)),
+           "--gen-arg", f"tensor_parallel_size={int(_sel(cfg, 'model.verl.eval_tp', 1))}"]
+    if _sel(c, "stage_fractions"):
+        cmd += ["--stage-fractions", ",".join(str(f) for f in _sel(c, "stage_fractions"))]
+    if _sel(c, "cache_dir"):
+        cmd += ["--cache-dir", str(_sel(c, "cache_dir"))]
+    for key, value in (_sel(cfg, "model.verl.eval_gen_args", None) or {}).items():
+        cmd += ["--gen-arg", f"{key}={json.dumps(value)}"]
+    return cmd
+
+
+def scores_file(cfg: DictConfig, *, dry_run: bool) -> Path:
+    """``curriculum.scores_path`` if given, else the base model's scores (computed once, with vLLM)."""
+    given = _sel(cfg, "curriculum.scores_path")
+    if given:
+        return Path(str(given))
+    path = scoring_dir(cfg) / "semantic_entropy.jsonl"
+    if dry_run or path.exists():
+        return path
+    scoring_dir(cfg).mkdir(parents=True, exist_ok=True)
+    cmd = scoring_command(cfg)
+    print(f"[verl] semantic-entropy scores of the base model: {_shell(cmd, eval_env(cfg), REPO_ROOT)}", flush=True)
+    with open(scoring_dir(cfg) / "scoring.log", "ab") as log:
+        rc = subprocess.call(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                             env={**os.environ, **eval_env(cfg), "PYTHONPATH": _pythonpath()})
+    if rc != 0 or not path.exists():
+        raise RuntimeError(f"semantic-entropy scoring failed (exit {rc}); see {scoring_dir(cfg) / 'scoring.log'}")
+    return path
+
+
 def curriculum_stages(cfg: DictConfig, *, dry_run: bool):
     """``(train parquet per stage, SE scores or None, stage of each id or None)``.
 
-    ``curriculum=semantic_entropy`` needs a score per training problem: ``curriculum.scores_path``
-    (a ``semantic_entropy.jsonl`` with ``{"id", "semantic_entropy"}`` lines). Computing the scores
-    with a 1.5B-14B model is not implemented on this backend; ordering and splitting use the same
-    rule as the embedded backend (``core.curriculum.order_and_split``).
+    ``curriculum=semantic_entropy``: every DAPO-Math-17k problem is scored with the base model
+    (``python -m core.curriculum`` on vLLM, :func:`scores_file`; or precomputed scores from
+    ``curriculum.scores_path``), ordered by ascending semantic entropy and split into stages with the
+    embedded backend's rule (``core.curriculum.order_and_split``); each stage becomes one parquet file.
     """
     from core.verl_data import dataset_file, write_stage_files
 
@@ -399,20 +454,13 @@ def curriculum_stages(cfg: DictConfig, *, dry_run: bool):
         return [dataset_file("dapo_math_17k", out, split="train", dry_run=dry_run)], None, None
     if name != "semantic_entropy":
         raise ConfigError(f"curriculum={name!r} is unknown to the verl backend (none | semantic_entropy)")
-    scores_path = _sel(cfg, "curriculum.scores_path")
-    if not scores_path:
-        if dry_run:  # show the plan; a real run stops here
-            return ([out / f"dapo_math_17k.stage{k + 1}of{stages}.<needs curriculum.scores_path>.parquet"
-                     for k in range(stages)], None, None)
-        raise NotImplementedError(
-            "curriculum=semantic_entropy on the verl backend needs a semantic-entropy score per DAPO-Math-17k "
-            "problem; computing them with the 1.5B-14B models (M=8 vLLM samples per prompt, clustering by answer "
-            "equivalence, SENT §IV-A) is not implemented on this backend. Provide precomputed scores with "
-            "curriculum.scores_path=<semantic_entropy.jsonl with {id, semantic_entropy} lines> (see "
-            "core/curriculum.py); the stages are then ordered, split and chained automatically.")
+    path = scores_file(cfg, dry_run=dry_run)
+    if dry_run and not path.exists():  # the plan only: the scores do not exist yet
+        return ([out / f"dapo_math_17k.stage{k + 1}of{stages}.<ordered by {path}>.parquet" for k in range(stages)],
+                None, None)
     from core.curriculum import order_and_split, read_semantic_entropy_jsonl
 
-    scores = read_semantic_entropy_jsonl(scores_path)
+    scores = read_semantic_entropy_jsonl(path)
     parts = order_and_split(scores, stages, _sel(cfg, "curriculum.stage_fractions"))
     stage_of = {i: k + 1 for k, part in enumerate(parts) for i in part}
     return write_stage_files("dapo_math_17k", out, parts, dry_run=dry_run), scores, stage_of
@@ -543,6 +591,10 @@ def print_dry_run(cfg: DictConfig, run_dir: Path, plans: list[StagePlan], file=N
             print(f"#   {k}={json.dumps(v)}", file=file)
         print(f"# launch (stage {sp.stage}):", file=file)
         print(_shell(launch_command(sp), launch_env(sp), sp.stage_dir), file=file)
+    if _sel(cfg, "curriculum.name") == "semantic_entropy" and not _sel(cfg, "curriculum.scores_path"):
+        print("\n# curriculum: semantic-entropy scores of the base model (run once, before stage 1; skipped when "
+              f"{scoring_dir(cfg) / 'semantic_entropy.jsonl'} exists):", file=file)
+        print(_shell(scoring_command(cfg), eval_env(cfg), REPO_ROOT), file=file)
     last = plans[-1]
     print("\n# evaluation (after training; each evaluated checkpoint, SENT Table XI):", file=file)
     placeholder = last.ckpt_dir / "global_step_<N>" / "actor" / "huggingface"

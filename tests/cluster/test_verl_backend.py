@@ -92,11 +92,22 @@ def test_curriculum_stages_chain_checkpoints_in_dry_run(tmp_path):
     assert plans[0].train_file != plans[1].train_file
 
 
-def test_semantic_entropy_without_scores_is_not_implemented(tmp_path):
-    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path))
-    cfg.curriculum = {"name": "semantic_entropy", "stages": 2}
-    with pytest.raises(NotImplementedError, match="scores_path"):
-        vb.curriculum_stages(cfg, dry_run=False)
+def test_semantic_entropy_scores_come_from_the_base_model(tmp_path):
+    """Without curriculum.scores_path the plan scores DAPO with the base model on vLLM (SENT §IV-A)."""
+    cfg = make_cfg("qwen3_14b", "sent", runs_root=str(tmp_path))
+    cfg.curriculum = {"name": "semantic_entropy", "stages": 2, "m": 8, "variant": "count"}
+    cmd = vb.scoring_command(cfg)
+    assert cmd[1:3] == ["-m", "core.curriculum"] and "--backend" in cmd and cmd[cmd.index("--backend") + 1] == "vllm"
+    assert cmd[cmd.index("--model") + 1] == "Qwen/Qwen3-14B" and cmd[cmd.index("--m") + 1] == "8"
+    assert cmd[cmd.index("--max-new-tokens") + 1] == "2048" and "tensor_parallel_size=4" in cmd
+    assert vb.scores_file(cfg, dry_run=True).name == "semantic_entropy.jsonl"
+    out = io.StringIO()
+    cfg.backend.dry_run = True
+    with redirect_stdout(out):
+        vb.run(cfg, run_dir=tmp_path / "run")
+    assert "-m core.curriculum" in out.getvalue() and list(tmp_path.iterdir()) == []
+    cfg.curriculum.scores_path = str(tmp_path / "given.jsonl")
+    assert vb.scores_file(cfg, dry_run=False) == tmp_path / "given.jsonl"  # precomputed scores win
 
 
 def test_keeping_the_original_reference_across_stages_is_refused(tmp_path):
