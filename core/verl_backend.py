@@ -123,7 +123,10 @@ def check(cfg: DictConfig) -> None:
     if _sel(cfg, "model.epochs") is None or int(_sel(cfg, "model.epochs")) < 1:
         problems.append("model.epochs must be >= 1 (SENT Table X: 5 for 1.5B, 3 for 7B/14B)")
     try:
-        method_of(cfg)
+        method = method_of(cfg)
+        if getattr(method.params, "scope", "micro") == "batch":  # the plugin's trainer would refuse it on the GPUs
+            problems.append(f"method.scope=batch ({method.name}) is implemented on the embedded backend only; on "
+                            "verl use scope=micro (selection per micro-batch, as the reference code)")
     except ConfigError as e:
         problems.append(str(e))
     if problems:
@@ -625,7 +628,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
     for k in range(1, int(_sel(cfg, "curriculum.stages", 1) or 1) + 1):
         sp = plan(cfg, run_dir, dry_run=False, upto=k)[-1]  # planned per stage: stage k+1 needs k's checkpoint
         offset = _train_stage(sp, offset)
-    _convert_all(cfg, run_dir)
+        _convert_all(cfg, run_dir)  # train.jsonl is current after every stage
     _evaluate(cfg, run_dir)
     return _write_done(cfg, run_dir)
 

@@ -132,6 +132,13 @@ def test_bad_method_hyperparameter_is_a_clear_error(tmp_path):
         vb.check(cfg)
 
 
+def test_batch_scope_is_refused_before_any_gpu_is_used(tmp_path):
+    cfg = make_cfg(method="mask", runs_root=str(tmp_path))
+    cfg.method.scope = "batch"
+    with pytest.raises(ConfigError, match="scope=batch .* embedded backend only"):
+        vb.check(cfg)
+
+
 def test_unknown_verl_override_key_is_rejected():
     with pytest.raises(ConfigError, match="no key 'trainer.save_frequency'"):
         vb.compose_verl_config({"trainer.save_frequency": 3})
