@@ -205,8 +205,11 @@ def _build_all(selected, runs, stage: Path, build_issues: list[Issue], *, jobs: 
             done[b.name] = _build_one(b, runs, stage, build_issues)
             if bar:
                 bar.update()
-        for name, fut in (futures or {}).items():
-            done[name], issues = fut.result()
+        for b in figs if futures else []:
+            try:
+                done[b.name], issues = futures[b.name].result()
+            except Exception as e:  # noqa: BLE001 - a dead worker fails its figure, not the build
+                done[b.name], issues = Outcome(b.name, b.kind, "failed", b.how, [f"{type(e).__name__}: {e}"]), []
             build_issues.extend(issues)
             if bar:
                 bar.update()
