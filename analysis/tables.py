@@ -382,7 +382,7 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
         grid = build_grid(mspec, cells, contestants, sec, heads, delta)
         no_runs = [contestant_label(spec, c) for c, a in arms.items() if a is None]
         if no_runs:
-            reasons.append(f"{model}: no runs for {', '.join(no_runs)}")
+            reasons.append(f"{model}: no runs for {' | '.join(no_runs)}")
         if part.k_notes:
             reasons.append(f"{model}: " + "; ".join(part.k_notes))
         if part.missing:
@@ -452,8 +452,8 @@ def _vs_paper_md(spec: TableSpec, title: str, paper_md: str, ours, reasons: list
         out.append(grid_to_markdown(build_grid(part.spec, c, list(part.arms), [(None, model_label(model))], heads,
                                                _delta(spec, c) if spec.delta else None)))
         if model_label(model) not in set(paper["model"]):
-            out.append("\nThis is the embedded twin: a different model and synthetic benchmarks, so the numbers "
-                       "are not comparable with the paper's; the orderings of the methods are.\n")
+            out.append("\nThis is the embedded twin: a different model and synthetic benchmarks, so its numbers "
+                       "cannot be compared with the paper's; only the orderings of the methods can.\n")
             continue
         m = c.merge(paper[paper["model"] == model_label(model)], on=["bench_key", "metric", "k", "contestant"],
                     suffixes=("", "_paper"), how="outer")

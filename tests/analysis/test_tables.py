@@ -154,7 +154,7 @@ def test_missing_table_writes_only_the_paper_view(runs, built):
 
 def test_partial_ablation_table(runs, built):
     res = built("table09_ablation")
-    assert res.status == "partial" and "no runs for w/ Cur, w/ Low, w/ Low_Cov" in res.reasons[0]
+    assert res.status == "partial" and "no runs for w/ Cur | w/ Low | w/ Low_Cov" in res.reasons[0]
     assert "| w/ Cur | – |" in res.files["table09_ablation.md"]
 
 
