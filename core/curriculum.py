@@ -837,6 +837,7 @@ def prepare_curriculum(cur: Any, *, items: Sequence[PromptItem], total_steps: in
     fractions = _get(cur, "stage_fractions")
     variant = str(_get(cur, "variant", DEFAULT_VARIANT))
     scores_path = _get(cur, "scores_path")
+    stage_sizes(len(ids), stages, list(fractions) if fractions is not None else None)  # fail before sampling
     if scores_path:
         scores = read_semantic_entropy_jsonl(scores_path)
         have = {s.id for s in scores}
