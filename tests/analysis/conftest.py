@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import pytest
 
 from analysis.synthetic import SYNTH_BENCHMARKS, samples_from_counts, write_run
 
@@ -27,9 +24,3 @@ def train_lines(steps: int, entropy0: float = 1.0, slope: float = -0.01, stage_a
     return [{"step": t, "stage": 1 if stage_at is None or t < stage_at else 2, "epoch": 0,
              "train/entropy": entropy0 + slope * t, "train/reward": 0.5} for t in range(1, steps + 1)]
 
-
-@pytest.fixture
-def write_json():
-    def _w(path: Path, obj) -> None:
-        path.write_text(json.dumps(obj))
-    return _w
