@@ -120,8 +120,10 @@ def check(cfg: DictConfig) -> None:
     stages = _sel(cfg, "curriculum.stages", 1)
     if not isinstance(stages, int) or stages < 1:
         problems.append(f"curriculum.stages={stages!r} must be an integer >= 1")
-    if _sel(cfg, "model.epochs") is None or int(_sel(cfg, "model.epochs")) < 1:
-        problems.append("model.epochs must be >= 1 (SENT Table X: 5 for 1.5B, 3 for 7B/14B)")
+    if name in VERL_MODELS:
+        if _sel(cfg, "model.epochs") is None or int(_sel(cfg, "model.epochs")) < 1:
+            problems.append("model.epochs must be >= 1 (SENT Table X: 5 for 1.5B, 3 for 7B/14B)")
+        problems += _context_problems(cfg)
     try:
         method = method_of(cfg)
         if getattr(method.params, "scope", "micro") == "batch":  # the plugin's trainer would refuse it on the GPUs
@@ -131,6 +133,26 @@ def check(cfg: DictConfig) -> None:
         problems.append(str(e))
     if problems:
         raise ConfigError("backend=verl: " + "; ".join(problems))
+
+
+def _context_problems(cfg: DictConfig) -> list[str]:
+    """Training and evaluation lengths against the model's window (``model.context_length``): found
+    now rather than when vLLM refuses the evaluation at the end of a multi-day run."""
+    window = _sel(cfg, "model.context_length")
+    if window is None:
+        return []
+    prompt = int(_sel(cfg, "backend.max_prompt_length", 1024))
+    out = []
+    if prompt + PAPER["max_response_length"] > window:
+        out.append(f"max_prompt_length {prompt} + response {PAPER['max_response_length']} exceeds "
+                   f"model.context_length={window}")
+    need = prompt + int(_sel(cfg, "backend.eval_max_new_tokens", PAPER_EVAL["max_new_tokens"]))
+    allowed = (_sel(cfg, "model.verl.eval_gen_args", None) or {}).get("max_model_len") or window
+    if need > allowed:
+        out.append(f"evaluation needs {need} tokens (prompt + backend.eval_max_new_tokens) but the model's window is "
+                   f"{window}; set model.verl.eval_gen_args.max_model_len (and VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 in "
+                   "model.verl.eval_env) or lower backend.eval_max_new_tokens")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -125,6 +125,16 @@ def test_unknown_model_is_a_clear_error(model, tmp_path):
         vb.check(cfg)
 
 
+def test_evaluation_longer_than_the_model_window_is_caught_early(tmp_path):
+    cfg = make_cfg("qwen2p5_math_7b", runs_root=str(tmp_path))  # 4096-token window, 8000-token evaluation
+    vb.check(cfg)  # the shipped config raises vLLM's limit for the evaluation
+    cfg.model.verl.eval_gen_args = {}
+    with pytest.raises(ConfigError, match="evaluation needs 9024 tokens .* window is 4096"):
+        vb.check(cfg)
+    cfg.backend.eval_max_new_tokens = 3000
+    vb.check(cfg)
+
+
 def test_bad_method_hyperparameter_is_a_clear_error(tmp_path):
     cfg = make_cfg(runs_root=str(tmp_path))
     cfg.method.kl_coef = -1.0
