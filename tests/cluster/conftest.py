@@ -9,7 +9,9 @@ import pytest
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[2]
-VERL_MODELS = ("r1_distill_qwen_1p5b", "qwen2p5_math_7b", "qwen3_14b")
+#: the model group's verl models: every sweeps/model/*.yaml with a HuggingFace id
+VERL_MODELS = tuple(sorted(p.stem for p in (ROOT / "sweeps" / "model").glob("*.yaml")
+                           if "hf_id" in OmegaConf.load(p)))
 
 
 def method_node(name: str) -> dict:

@@ -26,6 +26,10 @@ TABLE_X_HF = {"r1_distill_qwen_1p5b": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B
               "qwen2p5_math_7b": "Qwen/Qwen2.5-Math-7B", "qwen3_14b": "Qwen/Qwen3-14B"}
 
 
+def test_model_group_matches_the_backend():
+    assert set(VERL_MODELS) == set(vb.VERL_MODELS) == set(TABLE_X_EPOCHS)
+
+
 @pytest.mark.parametrize("model", VERL_MODELS)
 @pytest.mark.parametrize("method", sorted(REGISTRY))
 def test_dry_run_plan_every_method_and_model(method, model, tmp_path):
