@@ -219,3 +219,20 @@ def test_sweep_method_override_reaches_verl(tmp_path):
                              "method.beta_high=3.0", f"runs_root={tmp_path}"])
     a = vb.plan(cfg, tmp_path / "run", dry_run=True)[0].config.actor_rollout_ref.actor
     assert a.policy_loss.params.beta_high == 3.0 and a.use_kl_loss is True
+
+
+def test_verl_entry_point_reads_the_composed_config(tmp_path):
+    """The launch command: verl's own main_ppo (Hydra) loads the saved stage config unchanged
+    (``--cfg job`` prints the job config and exits before Ray starts) and writes nothing else."""
+    import os
+    import subprocess
+
+    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path))
+    sp = vb.plan(cfg, tmp_path / "run", dry_run=True)[0]
+    sp.stage_dir.mkdir(parents=True)
+    OmegaConf.save(sp.config, sp.stage_dir / "ppo_trainer.yaml")
+    out = subprocess.run(vb.launch_command(sp) + ["--cfg", "job"], cwd=sp.stage_dir, capture_output=True, text=True,
+                         env={**os.environ, **vb.launch_env(sp)}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert OmegaConf.to_container(OmegaConf.create(out.stdout)) == OmegaConf.to_container(sp.config)
+    assert [p.name for p in sp.stage_dir.iterdir()] == ["ppo_trainer.yaml"]
