@@ -78,14 +78,29 @@ def frac_count(frac: float, n: int, rounding: str = "floor") -> int:
 
 
 def _select_by_rank(values: torch.Tensor, mask: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
-    """Bool mask of the ``k`` largest/smallest ``values`` among ``mask`` (exactly k; torch.topk ties)."""
+    """Bool mask of exactly ``k`` tokens of ``mask`` with the largest/smallest ``values``.
+
+    Ties at the boundary go to the lowest flat index (row-major), so the result is deterministic.
+    O(n): a k-th value (``torch.kthvalue``) and one comparison, instead of sorting 80% of the tokens;
+    a small k uses ``torch.topk``, which is then cheaper.
+    """
     flat_mask = mask.reshape(-1)                                                           # [B*T]
-    valid_idx = torch.nonzero(flat_mask, as_tuple=True)[0]                                 # [n]
-    out = torch.zeros_like(flat_mask, dtype=torch.bool)
-    if k > 0 and valid_idx.numel() > 0:
-        vals = values.detach().reshape(-1)[valid_idx]                                      # [n]
-        pick = torch.topk(vals, k, largest=largest).indices                               # [k]
-        out[valid_idx[pick]] = True
+    n = int(flat_mask.sum())
+    if k <= 0 or n == 0:
+        return torch.zeros_like(mask, dtype=torch.bool)
+    if k >= n:
+        return mask.clone().to(torch.bool)
+    v = values.detach().reshape(-1)
+    key = torch.where(flat_mask, -v if largest else v, torch.full_like(v, float("inf")))   # smallest k of key
+    if k <= 32:
+        kth = torch.topk(key, k, largest=False, sorted=True).values[-1]
+    else:
+        kth = torch.kthvalue(key, k).values
+    out = key < kth                                                                        # [B*T] strictly inside
+    need = k - int(out.sum())
+    if need > 0:                                                                           # boundary ties: lowest index
+        tie_idx = torch.nonzero(key == kth, as_tuple=True)[0][:need]
+        out[tie_idx] = True
     return out.view_as(mask)
 
 
