@@ -10,7 +10,7 @@ from core.curriculum import CurriculumError, main
 def test_dry_run_prints_the_plan(capsys):
     assert main(["--model", "org/some-model", "--data", "aime24", "--limit", "5", "--out", "unused", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "5 prompts of aime24 x M=8" in out and "grader=math_verify" in out and "variant=count" in out
+    assert "5 prompts of aime24 x M=8" in out and "grader=math_verify" in out and "variant=mean_logprob" in out
 
 
 @pytest.mark.parametrize("args, match", [
