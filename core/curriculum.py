@@ -384,9 +384,9 @@ def _read_cache(path: Path, header: Mapping[str, Any], ids: Sequence[str]) -> li
 # Scoring
 # ---------------------------------------------------------------------------------------------
 
-def _grade_all(grader, responses: list[str], golds: list[str]):
+def _grade_all(grader, responses: list[str], golds: list[str], workers: int = 1):
     if hasattr(grader, "grade_many"):
-        return grader.grade_many(responses, golds)
+        return grader.grade_many(responses, golds, workers=workers) if workers > 1 else grader.grade_many(responses, golds)
     return [grader.grade(r, g) for r, g in zip(responses, golds)]
 
 
@@ -412,7 +412,7 @@ def score_prompts(generator, prompts: Sequence[PromptItem], grader, *, m: int = 
                   variant: str = DEFAULT_VARIANT, unparseable: str = DEFAULT_UNPARSEABLE, seed: int = 0,
                   max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 64,
                   model_key: str | None = None, cache_dir: str | os.PathLike | None = None,
-                  require_cache: bool = False, progress: bool = True) -> list[SEScore]:
+                  require_cache: bool = False, progress: bool = True, grade_workers: int = 1) -> list[SEScore]:
     """Semantic entropy of every prompt (in the order given), sampling ``m`` responses each.
 
     Args:
@@ -428,6 +428,7 @@ def score_prompts(generator, prompts: Sequence[PromptItem], grader, *, m: int = 
         cache_dir: cache folder (default :func:`cache_root` / ``semantic_entropy``).
         require_cache: only read the cache; a missing or corrupt file raises :class:`CacheMissingError`.
         progress: show a tqdm bar.
+        grade_workers: grading subprocesses for graders with ``grade_many(..., workers=)`` (math-verify).
     """
     _check_m(m)
     _check_variant(variant)
@@ -469,7 +470,8 @@ def score_prompts(generator, prompts: Sequence[PromptItem], grader, *, m: int = 
             warnings.warn(f"{exc}; sampling again", stacklevel=2)
     if records is None:
         records = _sample_records(generator, prompts, grader, m=m, seed=seed, max_new_tokens=max_new_tokens,
-                                  temperature=temperature, top_p=top_p, batch_size=batch_size, progress=progress)
+                                  temperature=temperature, top_p=top_p, batch_size=batch_size, progress=progress,
+                                  grade_workers=grade_workers)
         if use_cache:
             _write_jsonl_atomic(samples_path, sample_header, records)
     scores = [score_samples(r, variant, unparseable) for r in records]
@@ -479,7 +481,8 @@ def score_prompts(generator, prompts: Sequence[PromptItem], grader, *, m: int = 
 
 
 def _sample_records(generator, prompts: Sequence[PromptItem], grader, *, m: int, seed: int, max_new_tokens: int,
-                    temperature: float, top_p: float, batch_size: int, progress: bool) -> list[dict]:
+                    temperature: float, top_p: float, batch_size: int, progress: bool,
+                    grade_workers: int = 1) -> list[dict]:
     """Generate, grade and cluster: one record per prompt with the rule-independent cluster labels."""
     from tqdm.auto import tqdm
 
@@ -494,7 +497,8 @@ def _sample_records(generator, prompts: Sequence[PromptItem], grader, *, m: int,
             if len(gens) != len(batch) or any(len(g) != m for g in gens):
                 raise RuntimeError(f"generator returned {[len(g) for g in gens]} samples for {len(batch)} prompts; "
                                    f"expected {m} each")
-            grades = _grade_all(grader, [g.text for gs in gens for g in gs], [p.gold for p in batch for _ in range(m)])
+            grades = _grade_all(grader, [g.text for gs in gens for g in gs], [p.gold for p in batch for _ in range(m)],
+                                grade_workers)
             for i, (p, gs) in enumerate(zip(batch, gens)):
                 gr = grades[i * m:(i + 1) * m]
                 answers = [g.answer for g in gr]
@@ -911,6 +915,8 @@ def _parser():
     p.add_argument("--limit", type=int, default=None, help="score only the first N prompts (a trial)")
     p.add_argument("--model-key", default=None, help="cache fingerprint of the model (default: from its files)")
     p.add_argument("--cache-dir", default=None)
+    p.add_argument("--grade-workers", type=int, default=min(8, os.cpu_count() or 1),
+                   help="math-verify grading subprocesses (default: min(8, CPUs))")
     p.add_argument("--gen-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra generator argument, e.g. tensor_parallel_size=2 (JSON values)")
     p.add_argument("--out", required=True, help="output folder (semantic_entropy.jsonl is written there)")
@@ -959,7 +965,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scores = score_prompts(gen, items, grader, m=args.m, variant=args.variant, unparseable=args.unparseable,
                            seed=args.seed, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                            top_p=args.top_p, batch_size=args.batch_size, model_key=model_key,
-                           cache_dir=args.cache_dir)
+                           cache_dir=args.cache_dir, grade_workers=args.grade_workers)
     split = order_and_split(scores, args.stages, fractions)
     stage_of = {i: k for k, ids in enumerate(split, 1) for i in ids}
     path = write_semantic_entropy_jsonl(args.out, scores, stage_of)
