@@ -468,10 +468,14 @@ def score_prompts(generator, prompts: Sequence[PromptItem], grader, *, m: int = 
             records = _read_cache(samples_path, sample_header, ids)
         except CacheMissingError as exc:
             warnings.warn(f"{exc}; sampling again", stacklevel=2)
+        if records is not None and variant != "count" and any(lp is None for r in records for lp in r["logprob"]):
+            warnings.warn(f"the cached samples {samples_path} have no log-probabilities (sampled for variant=count); "
+                          f"sampling again with log-probabilities for variant={variant}", stacklevel=2)
+            records = None
     if records is None:
         records = _sample_records(generator, prompts, grader, m=m, seed=seed, max_new_tokens=max_new_tokens,
                                   temperature=temperature, top_p=top_p, batch_size=batch_size, progress=progress,
-                                  grade_workers=grade_workers)
+                                  grade_workers=grade_workers, need_logprob=variant != "count")
         if use_cache:
             _write_jsonl_atomic(samples_path, sample_header, records)
     scores = [score_samples(r, variant, unparseable) for r in records]
@@ -482,7 +486,7 @@ def score_prompts(generator, prompts: Sequence[PromptItem], grader, *, m: int = 
 
 def _sample_records(generator, prompts: Sequence[PromptItem], grader, *, m: int, seed: int, max_new_tokens: int,
                     temperature: float, top_p: float, batch_size: int, progress: bool,
-                    grade_workers: int = 1) -> list[dict]:
+                    grade_workers: int = 1, need_logprob: bool = False) -> list[dict]:
     """Generate, grade and cluster: one record per prompt with the rule-independent cluster labels."""
     from tqdm.auto import tqdm
 
@@ -497,6 +501,10 @@ def _sample_records(generator, prompts: Sequence[PromptItem], grader, *, m: int,
             if len(gens) != len(batch) or any(len(g) != m for g in gens):
                 raise RuntimeError(f"generator returned {[len(g) for g in gens]} samples for {len(batch)} prompts; "
                                    f"expected {m} each")
+            if need_logprob and any(g.logprob is None for gs in gens for g in gs):  # fail on the first batch
+                raise CurriculumError("the generator returns no log-probabilities, which the likelihood variants "
+                                      "need; build it with log-probs on (VLLMGenerator(..., logprobs=True)) or use "
+                                      "variant='count'")
             grades = _grade_all(grader, [g.text for gs in gens for g in gs], [p.gold for p in batch for _ in range(m)],
                                 grade_workers)
             for i, (p, gs) in enumerate(zip(batch, gens)):
@@ -780,35 +788,44 @@ def _get(node: Any, key: str, default: Any = None) -> Any:
 
 def resolve_curriculum(cfg: Any, overrides: Sequence[str] = ()) -> Any:
     """Resolve ``curriculum.name=auto`` (the group's default choice) to the method's ``default_curriculum``
-    and validate the node; returns ``cfg`` (an OmegaConf node, modified in place) for chaining.
+    and validate the node; returns ``cfg`` (an OmegaConf node or a plain dict, modified in place).
 
     ``overrides``: the command-line overrides (Hydra's ``task`` list), used to reject settings that would
     silently do nothing, e.g. ``curriculum.stages=3`` while the method's default curriculum is ``none``.
     """
-    from omegaconf import open_dict
+    from omegaconf import OmegaConf, open_dict
 
-    cur = cfg.curriculum
+    cur = _get(cfg, "curriculum")
+    if cur is None:
+        raise CurriculumError("the config has no curriculum node; add curriculum=none or curriculum=semantic_entropy")
+
+    def put(key: str, value: Any) -> None:
+        if OmegaConf.is_config(cur):
+            with open_dict(cur):
+                cur[key] = value
+        else:
+            cur[key] = value
+
     name = str(_get(cur, "name", "none"))
     if name == "auto":
         from methods import get_method_cls
 
-        method = str(cfg.method.name)
+        method = str(_get(_get(cfg, "method"), "name"))
         name = get_method_cls(method).default_curriculum
-        with open_dict(cur):
-            cur.name = name
-            if name == "none":
-                set_here = [o for o in overrides if o.lstrip("+~").startswith("curriculum.") and
-                            not o.lstrip("+~").startswith("curriculum.name")]
-                if set_here:
-                    raise CurriculumError(
-                        f"{', '.join(set_here)}: method={method} has no curriculum by default, so these would do "
-                        f"nothing; add curriculum=semantic_entropy (e.g. 'w/ Cur' is method=grpo "
-                        f"curriculum=semantic_entropy)")
-                cur.stages = 1
+        put("name", name)
+        if name == "none":
+            set_here = [o for o in overrides if o.lstrip("+~").startswith("curriculum.") and
+                        not o.lstrip("+~").startswith("curriculum.name")]
+            if set_here:
+                raise CurriculumError(
+                    f"{', '.join(set_here)}: method={method} has no curriculum by default, so these would do "
+                    f"nothing; add curriculum=semantic_entropy (e.g. 'w/ Cur' is method=grpo "
+                    f"curriculum=semantic_entropy)")
+            put("stages", 1)
     if name not in ("none", "semantic_entropy"):
         raise CurriculumError(f"curriculum={name!r} is unknown; choose none or semantic_entropy (or auto: the method's default)")
     stages = _get(cur, "stages", 1)
-    if not isinstance(stages, int) or stages < 1:
+    if not isinstance(stages, int) or isinstance(stages, bool) or stages < 1:
         raise CurriculumError(f"curriculum.stages={stages!r} must be an integer >= 1")
     if name == "none" and stages != 1:
         raise CurriculumError(f"curriculum=none with curriculum.stages={stages}; use curriculum=semantic_entropy")
