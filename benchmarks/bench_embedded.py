@@ -1,0 +1,273 @@
+"""Speed of the embedded default, printed side by side in one run.
+
+    python benchmarks/bench_embedded.py                 # RL step: embedded vs plain HF loop vs TRL; smoke preset
+    python benchmarks/bench_embedded.py --sweep         # also time the whole default sweep (about 20 min)
+
+Measured on the same model (the cached tiny base model), task, batch (8 prompts x 8 responses, 2
+optimizer mini-batches, method grpo with its reference KL) and thread count:
+
+- ``embedded``: the trainer's own step (``core.embedded.trainer``): KV-cache sampling through the
+  lean forward with log-probs gathered while sampling, one reference pass, two updates.
+- ``plain``: a straightforward hand-written loop on ``transformers``: token-by-token sampling with
+  ``Qwen2ForCausalLM`` and its ``DynamicCache``, a separate no-grad pass for the old log-probs, a
+  reference pass, two updates through the same ``core.loss.harness_loss``.
+- ``trl``: TRL's ``GRPOTrainer`` (``steps_per_generation=2`` = two optimizer steps per rollout batch,
+  ``beta=0.001``); skipped with a message when ``trl`` is not installed (``pip install trl``).
+
+Targets (docs/embedded.md): embedded <= 0.5x TRL per RL step; smoke preset <= 60 s; default sweep
+<= 20 min on 2 cores. Wall time is what counts; CPU time is printed too, because on a shared machine
+wall time also measures the neighbours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _cfg(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    import sweep  # noqa: F401
+
+    with initialize_config_dir(config_dir=str(REPO / "sweeps"), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+class _Clock:
+    def __enter__(self):
+        self.w, self.c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.w, time.process_time() - self.c
+
+
+def bench_embedded(steps: int, threads: int) -> tuple[float, float]:
+    import torch
+
+    from core.embedded import trainer
+
+    run = trainer._Run(_cfg("method=grpo"), Path(tempfile.mkdtemp()) / "r", log=lambda m: None)
+    torch.set_num_threads(threads)
+    import copy
+
+    from core.embedded.forward import QwenWeights
+    from core.embedded.model import base_model
+
+    base = base_model(run.model_spec, progress=False)
+    run.policy = copy.deepcopy(base)
+    run.w, run.ref_w = QwenWeights.of(run.policy), QwenWeights.of(base)
+    run.opt = torch.optim.AdamW(run.policy.parameters(), lr=run.train.lr)
+    run._step(1)  # warm-up
+    with _Clock() as c:
+        for s in range(2, steps + 2):
+            run._step(s)
+    return c.wall / steps, c.cpu / steps
+
+
+def bench_plain(steps: int, threads: int) -> tuple[float, float]:
+    """A plain loop on transformers (no lean forward, no log-probs from sampling)."""
+    import copy
+    import random
+
+    import numpy as np
+    import torch
+    from transformers import DynamicCache
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+    from core.embedded import task
+    from core.embedded.model import ModelSpec, base_model, encode_batch
+    from core.loss import LossConfig, MethodSpec, harness_loss
+
+    torch.set_num_threads(threads)
+    cfg = _cfg("method=grpo")
+    base = base_model(ModelSpec.from_cfg(cfg.model), progress=False)
+    policy = copy.deepcopy(base)
+    opt = torch.optim.AdamW(policy.parameters(), lr=float(cfg.train.lr))
+    lcfg = LossConfig(policy_loss=MethodSpec("grpo", {}), use_kl_loss=True)
+    tok, G, Bp, T = task.TOKENIZER, int(cfg.train.group_size), int(cfg.train.batch_prompts), int(cfg.train.max_response_len)
+    grader = task.SynthGrader()
+
+    def logprobs(model, ids, valid, P):
+        pos = (valid.long().cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=ids, attention_mask=valid.long(), position_ids=pos).logits[:, P - 1:-1]
+        logp = torch.log_softmax(logits.float(), -1)
+        return logp.gather(-1, ids[:, P:].unsqueeze(-1)).squeeze(-1), -(logp.exp() * logp).sum(-1)
+
+    def step(seed):
+        rng = random.Random(seed)
+        rows = [p for p in [task.train_problem(rng) for _ in range(Bp)] for _ in range(G)]
+        ids, valid, _ = encode_batch([task.prompt_text(p.question) for p in rows])
+        P, B = ids.shape[1], ids.shape[0]
+        with torch.no_grad():
+            cache, cur, alive, out = DynamicCache(), ids, torch.ones(B, dtype=torch.bool), []
+            am = valid.long()
+            pos = (am.cumsum(-1) - 1).clamp(min=0)
+            for t in range(T):
+                logits = policy(input_ids=cur, attention_mask=am, position_ids=pos, past_key_values=cache,
+                                use_cache=True).logits[:, -1]
+                nxt = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(-1)
+                nxt = torch.where(alive, nxt, torch.full_like(nxt, tok.pad_id))
+                out.append(nxt)
+                alive = alive & (nxt != tok.eos_id)
+                if not alive.any():
+                    break
+                cur, am = nxt.unsqueeze(-1), torch.cat([am, torch.ones(B, 1, dtype=torch.long)], 1)
+                pos = pos[:, -1:] + 1
+            resp = torch.stack(out, 1)
+            mask = torch.ones_like(resp, dtype=torch.bool)
+            ended = (resp == tok.eos_id).long().cumsum(1)
+            mask = (ended - (resp == tok.eos_id).long()) == 0
+            full, fvalid = torch.cat([ids, resp], 1), torch.cat([valid, mask], 1)
+            old_lp, old_ent = logprobs(policy, full, fvalid, P)              # the extra pass
+            ref_lp, _ = logprobs(base, full, fvalid, P)
+        texts = [tok.decode(r[m].tolist()) for r, m in zip(resp, mask)]
+        rew = torch.tensor([float(grader.grade(x, str(p.answer)).correct) for x, p in zip(texts, rows)])
+        tl = torch.zeros(resp.shape)
+        tl[torch.arange(B), mask.sum(-1) - 1] = rew
+        adv, _ = compute_grpo_outcome_advantage(tl, mask.float(), np.repeat(np.arange(Bp), G))
+        mb = B // 2
+        for s in range(0, B, mb):
+            r = slice(s, s + mb)
+            lp, ent = logprobs(policy, full[r], fvalid[r], P)
+            data = {"response_mask": mask[r].float(), "old_log_probs": old_lp[r], "advantages": adv[r],
+                    "ref_log_prob": ref_lp[r], "old_entropy": old_ent[r], "dp_size": 1,
+                    "batch_num_tokens": int(mask[r].sum()), "global_batch_size": mb}
+            loss, _ = harness_loss(lcfg, {"log_probs": lp, "entropy": ent}, data)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+            opt.step()
+
+    step(0)
+    with _Clock() as c:
+        for s in range(1, steps + 1):
+            step(s)
+    return c.wall / steps, c.cpu / steps
+
+
+def bench_trl(steps: int, threads: int) -> tuple[float, float] | str:
+    try:
+        import trl  # noqa: F401
+    except ImportError:
+        return "skipped: trl is not installed (pip install trl)"
+    import copy
+    import random
+
+    import torch
+    from datasets import Dataset
+    from tokenizers import Regex, decoders, models, pre_tokenizers
+    from tokenizers import Tokenizer as HFTok
+    from transformers import PreTrainedTokenizerFast
+    from trl import GRPOConfig, GRPOTrainer
+
+    from core.embedded import task
+    from core.embedded.model import ModelSpec, base_model
+
+    torch.set_num_threads(threads)
+    cfg = _cfg("method=grpo")
+    model = copy.deepcopy(base_model(ModelSpec.from_cfg(cfg.model), progress=False))
+    tk = HFTok(models.WordLevel({t: i for i, t in enumerate(task.TOKENIZER.tokens)}, unk_token="<pad>"))
+    tk.pre_tokenizer = pre_tokenizers.Split(Regex(r"\\boxed\{|[\s\S]"), behavior="isolated")
+    tk.decoder = decoders.Fuse()
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    rng = random.Random(0)
+    probs = [task.train_problem(rng) for _ in range(8 * (steps + 2))]
+    ds = Dataset.from_list([{"prompt": "<s>" + task.prompt_text(p.question), "answer": str(p.answer)} for p in probs])
+    grader = task.SynthGrader()
+
+    def reward(completions, answer, **kw):
+        return [float(grader.grade(c, a).correct) for c, a in zip(completions, answer)]
+
+    G, Bp = int(cfg.train.group_size), int(cfg.train.batch_prompts)
+    out = tempfile.mkdtemp()
+    args = GRPOConfig(output_dir=out, per_device_train_batch_size=Bp * G // 2, steps_per_generation=2,
+                      num_generations=G, max_completion_length=int(cfg.train.max_response_len), temperature=1.0,
+                      learning_rate=float(cfg.train.lr), beta=0.001, max_steps=2 * (steps + 1), use_cpu=True,
+                      report_to="none", save_strategy="no", logging_steps=1000, disable_tqdm=True, seed=0,
+                      dataloader_num_workers=0, bf16=False, shuffle_dataset=False)
+    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=ds, processing_class=hf_tok)
+
+    from transformers import TrainerCallback
+
+    times: list[tuple[float, float]] = []
+
+    class Timer(TrainerCallback):
+        def on_step_end(self, *a, **k):
+            times.append((time.perf_counter(), time.process_time()))
+
+    trainer.add_callback(Timer())
+    trainer.train()
+    shutil.rmtree(out, ignore_errors=True)
+    # RL step = 2 optimizer steps; skip the first RL step (warm-up)
+    (w0, c0), (w1, c1) = times[1], times[-1]
+    n = (len(times) - 2) / 2
+    return (w1 - w0) / n, (c1 - c0) / n
+
+
+def bench_smoke() -> float:
+    root = Path(tempfile.mkdtemp())
+    env = {**os.environ}
+    subprocess.run([sys.executable, "-m", "core.embedded", "preset=smoke"], cwd=REPO, env=env, check=True,
+                   capture_output=True)  # the smoke base model is cached (as in CI after the first test)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "sweep.py", "preset=smoke", f"runs_root={root}", "backend.progress=false"],
+                   cwd=REPO, env=env, check=True, capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=5, help="timed RL steps per contender")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sweep", action="store_true", help="also run and time scripts/run_default.sh")
+    ap.add_argument("--skip", default="", help="comma list of contenders to skip: plain,trl,smoke")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    rows = {"embedded": bench_embedded(args.steps, args.threads)}
+    if "plain" not in skip:
+        rows["plain (transformers loop)"] = bench_plain(args.steps, args.threads)
+    if "trl" not in skip:
+        rows["trl GRPOTrainer"] = bench_trl(args.steps, args.threads)
+    ref = rows.get("trl GRPOTrainer")
+    print(f"\nRL step, 8 prompts x 8 responses, 2 mini-batches, grpo, {args.threads} thread(s), {args.steps} steps")
+    print(f"{'contender':<28}{'wall s/step':>12}{'cpu s/step':>12}{'vs TRL (wall)':>15}")
+    for name, v in rows.items():
+        if isinstance(v, str):
+            print(f"{name:<28}{v}")
+            continue
+        ratio = f"{v[0] / ref[0]:.2f}x" if isinstance(ref, tuple) else "n/a"
+        print(f"{name:<28}{v[0]:>12.3f}{v[1]:>12.3f}{ratio:>15}")
+    if isinstance(ref, tuple):
+        r = rows["embedded"][0] / ref[0]
+        print(f"target embedded <= 0.5x TRL: {r:.2f}x -> {'OK' if r <= 0.5 else 'MISSED'}")
+    if "smoke" not in skip:
+        s = bench_smoke()
+        print(f"smoke preset end to end (python sweep.py preset=smoke, base model cached): {s:.1f} s "
+              f"(target <= 60 s: {'OK' if s <= 60 else 'MISSED'})")
+    if args.sweep:
+        root = Path(tempfile.mkdtemp())
+        t0 = time.perf_counter()
+        subprocess.run(["bash", "scripts/run_default.sh"], cwd=REPO, env={**os.environ, "RUNS_ROOT": str(root)},
+                       check=True)
+        m = (time.perf_counter() - t0) / 60
+        print(f"default sweep (24 runs, 2 jobs x 1 thread): {m:.1f} min (target <= 20 min: "
+              f"{'OK' if m <= 20 else 'MISSED'}); runs in {root}")
+    print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(wall times include any other load on the machine)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

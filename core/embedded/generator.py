@@ -1,0 +1,71 @@
+"""The ``"embedded"`` generator (``core.generation.Generator``): batched KV-cache sampling on CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from core.embedded import task
+from core.embedded.forward import QwenWeights
+from core.embedded.model import ModelSpec, build_model, encode_batch
+from core.embedded.sampler import sample
+from core.generation import Generation
+
+__all__ = ["EmbeddedGenerator", "load_model_file"]
+
+
+def load_model_file(path: str | Path):
+    """A model from a trainer checkpoint (``checkpoints/last.pt``) or a base-model cache directory."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            spec = ModelSpec(**json.loads((path / "meta.json").read_text())["spec"])
+            state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+        else:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            spec, state = ModelSpec(**ckpt["model_spec"]), ckpt["model"]
+        model = build_model(spec)
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"cannot load an embedded model from {path}: {type(exc).__name__}: {exc}") from exc
+    return model.eval()
+
+
+class EmbeddedGenerator:
+    """Samples from an embedded Qwen2 (the live training model, or one loaded from ``model_path``).
+
+    Rows are processed in chunks of ``batch_size`` sequences; sample ``j`` of prompt ``i`` uses the
+    random stream of ``seed`` (one ``torch.Generator`` per call, so a call is reproducible).
+    """
+
+    tokenizer = None  # prompts are plain text (evaluate's prompt_fn must not apply a chat template)
+
+    def __init__(self, model_path: str | None = None, *, model=None, batch_size: int = 512):
+        if (model is None) == (model_path is None):
+            raise ValueError("give exactly one of model_path or model")
+        self.model = model if model is not None else load_model_file(model_path)
+        self.batch_size = int(batch_size)
+
+    def generate(self, prompts: list[str], n: int, *, max_new_tokens: int, temperature: float, top_p: float,
+                 seed: int) -> list[list[Generation]]:
+        if n < 1:
+            raise ValueError(f"n={n} must be >= 1")
+        w = QwenWeights.of(self.model)
+        g = torch.Generator().manual_seed(int(seed))
+        rows = [p for p in prompts for _ in range(n)]
+        out: list[Generation] = []
+        for s in range(0, len(rows), self.batch_size):
+            ids, valid, _ = encode_batch(rows[s:s + self.batch_size])
+            r = sample(w, ids, valid, max_new_tokens=max_new_tokens, generator=g, temperature=temperature,
+                       top_p=top_p)
+            lens = r.lengths().tolist()
+            lps = r.log_prob.sum(-1).tolist()
+            out += [Generation(t, int(n_tok), float(lp)) for t, n_tok, lp in zip(r.texts(), lens, lps)]
+        return [out[i * n:(i + 1) * n] for i in range(len(prompts))]
+
+
+def prompt_fn(question: str) -> str:
+    """Benchmark question -> the embedded model's prompt (no chat template, no instruction)."""
+    return task.prompt_text(question)

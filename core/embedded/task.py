@@ -1,0 +1,252 @@
+"""The embedded synthetic task: multi-term addition with free choice of route.
+
+A problem is a sum of ``k`` one-digit terms, e.g. ``7+5+8+4``. A solution adds one term at a time
+and boxes the result::
+
+    7+8=15,15+5=20,20+4=24,\\boxed{24}
+
+Any order of the terms is a valid route, so a solution has genuine *forking* tokens (which term to
+take next: up to ``ln k`` nats) besides near-deterministic ones (copying a term, the digits of a
+partial sum). That mirrors what the entropy papers describe for LLM reasoning: a minority of
+high-entropy "fork" tokens and a majority of low-entropy tokens. Difficulty grows with the number
+of terms (3 to 8: more steps, more carries, more ways to slip).
+
+Everything here is plain Python (no torch): the tokenizer, problem generators, the SFT targets with
+injected mistakes, the grader (``synth``) and the six benchmarks ``synth_1`` .. ``synth_6``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+from core.grading import Grade, extract_answer
+
+__all__ = [
+    "TASK_VERSION", "LEVELS", "BENCHMARK_SIZE", "Tokenizer", "TOKENIZER", "SynthGrader", "Problem",
+    "make_problem", "benchmark_problems", "train_problem", "solution", "sft_target", "prompt_text", "register",
+]
+
+TASK_VERSION = 2
+"""Bumped whenever problems, targets or the tokenizer change (it is part of the base-model cache key)."""
+
+#: difficulty level -> (number of terms, largest term). synth_1 is the easiest.
+LEVELS: dict[int, tuple[int, int]] = {1: (3, 9), 2: (4, 9), 3: (5, 9), 4: (6, 9), 5: (7, 9), 6: (8, 9)}
+BENCHMARK_SIZE = 64
+"""Problems per held-out benchmark (each level)."""
+
+_BENCH_SEED = 10_000  # benchmark problems are drawn from their own stream, disjoint from training
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer: one token per character, plus the box opener and the specials
+# ---------------------------------------------------------------------------------------------
+
+class Tokenizer:
+    """A fixed vocabulary: ``<pad> <s> </s>``, the digits, ``+ = , \\n``, ``\\boxed{`` and ``}``."""
+
+    SPECIALS = ("<pad>", "<s>", "</s>")
+    PIECES = tuple("0123456789") + ("+", "=", ",", "\n", "\\boxed{", "}")
+
+    def __init__(self) -> None:
+        self.tokens = list(self.SPECIALS + self.PIECES)
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+        self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str) -> list[int]:
+        """Text -> ids (no BOS/EOS). Raises ValueError naming the first character it cannot encode."""
+        ids, i = [], 0
+        while i < len(text):
+            if text.startswith("\\boxed{", i):
+                ids.append(self.index["\\boxed{"])
+                i += len("\\boxed{")
+                continue
+            ch = text[i]
+            if ch not in self.index or ch in self.SPECIALS:
+                raise ValueError(f"the synth tokenizer cannot encode {ch!r} at position {i} of {text!r}")
+            ids.append(self.index[ch])
+            i += 1
+        return ids
+
+    def decode(self, ids) -> str:
+        """Ids -> text, stopping at the first ``</s>``; ``<pad>``/``<s>`` are dropped."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            if i > self.eos_id:
+                out.append(self.tokens[i])
+        return "".join(out)
+
+    def token_str(self, i: int) -> str:
+        return self.tokens[int(i)]
+
+
+TOKENIZER = Tokenizer()
+
+
+# ---------------------------------------------------------------------------------------------
+# Problems and solutions
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Problem:
+    """A synthetic problem: its terms, level and the gold sum."""
+
+    terms: tuple[int, ...]
+    level: int
+
+    @property
+    def question(self) -> str:
+        return "+".join(map(str, self.terms))
+
+    @property
+    def answer(self) -> int:
+        return sum(self.terms)
+
+
+def make_problem(rng: random.Random, level: int) -> Problem:
+    if level not in LEVELS:
+        raise ValueError(f"unknown synth level {level}; valid: {sorted(LEVELS)}")
+    k, hi = LEVELS[level]
+    return Problem(tuple(rng.randint(1, hi) for _ in range(k)), level)
+
+
+def prompt_text(question: str) -> str:
+    """What the model is conditioned on (after ``<s>``): the question and a newline."""
+    return question + "\n"
+
+
+def solution(terms, order=None) -> str:
+    """A correct solution adding ``terms`` in ``order`` (indices; default: as given)."""
+    order = list(range(len(terms))) if order is None else list(order)
+    steps, acc = [], terms[order[0]]
+    for j in order[1:]:
+        steps.append(f"{acc}+{terms[j]}={acc + terms[j]}")
+        acc += terms[j]
+    return ",".join(steps) + f",\\boxed{{{acc}}}"
+
+
+def sft_target(problem: Problem, rng: random.Random, slip_frac: float) -> tuple[str, bool]:
+    """An SFT target for ``problem``: a uniformly random route, and with probability ``slip_frac``
+    one injected mistake that the rest of the solution carries forward consistently.
+
+    Mistakes (equally likely): a partial sum off by a small amount (a "carry slip"), a term
+    dropped, or a term added twice. Returns ``(target, has_mistake)``.
+    """
+    terms = list(problem.terms)
+    order = list(range(len(terms)))
+    rng.shuffle(order)
+    if rng.random() >= slip_frac:
+        return solution(terms, order), False
+    kind = rng.randrange(3)
+    if kind == 1 and len(order) > 2:            # drop a term (never one of the first pair)
+        order.pop(rng.randrange(2, len(order)))
+        return solution(terms, order), True
+    if kind == 2:                               # add a term twice
+        order.insert(rng.randrange(2, len(order) + 1), order[rng.randrange(len(order))])
+        return solution(terms, order), True
+    # carry slip: one partial sum off by +-1, +-10 (the rest continues from the wrong value)
+    steps, acc = [], terms[order[0]]
+    bad = rng.randrange(1, len(order))
+    for i, j in enumerate(order[1:], 1):
+        res = acc + terms[j]
+        if i == bad:
+            res = max(0, res + rng.choice((-10, -1, 1, 10)))
+        steps.append(f"{acc}+{terms[j]}={res}")
+        acc = res
+    return ",".join(steps) + f",\\boxed{{{acc}}}", True
+
+
+def _stream_rng(*parts) -> random.Random:
+    """A ``random.Random`` seeded from a stable hash of ``parts`` (independent of PYTHONHASHSEED)."""
+    h = hashlib.sha256(repr(parts).encode()).digest()
+    return random.Random(int.from_bytes(h[:8], "little"))
+
+
+_BENCH_CACHE: dict[int, list[Problem]] = {}
+
+
+def benchmark_problems(level: int) -> list[Problem]:
+    """The fixed held-out problems of ``synth_<level>`` (distinct questions)."""
+    if level not in _BENCH_CACHE:
+        rng = _stream_rng("synth-bench", TASK_VERSION, level, _BENCH_SEED)
+        seen, out = set(), []
+        while len(out) < BENCHMARK_SIZE:
+            p = make_problem(rng, level)
+            if p.question not in seen:
+                seen.add(p.question)
+                out.append(p)
+        _BENCH_CACHE[level] = out
+    return list(_BENCH_CACHE[level])
+
+
+_HELD_OUT: set[str] | None = None
+
+
+def held_out_questions() -> set[str]:
+    global _HELD_OUT
+    if _HELD_OUT is None:
+        _HELD_OUT = {p.question for lvl in LEVELS for p in benchmark_problems(lvl)}
+    return _HELD_OUT
+
+
+def train_problem(rng: random.Random, levels=tuple(LEVELS)) -> Problem:
+    """A training problem (uniform level), never one of the held-out benchmark questions."""
+    held = held_out_questions()
+    while True:
+        p = make_problem(rng, rng.choice(list(levels)))
+        if p.question not in held:
+            return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Grader and benchmark registration (the interfaces the real benchmarks use)
+# ---------------------------------------------------------------------------------------------
+
+class SynthGrader:
+    """Last ``\\boxed{}`` (``core.grading.extract_answer``), compared as a non-negative integer."""
+
+    name = "synth"
+
+    def grade(self, response: str, gold: str) -> Grade:
+        try:
+            answer = extract_answer(response)
+        except Exception:  # noqa: BLE001 - a grader never raises on model output
+            return Grade(False, None)
+        if answer is None:
+            return Grade(False, None)
+        ok = answer.isdigit() and len(answer) < 12 and int(answer) == int(gold)
+        return Grade(ok, answer)
+
+
+_REGISTERED = False
+
+
+def register() -> None:
+    """Register the ``synth`` grader and benchmarks ``synth_1`` .. ``synth_6`` (idempotent)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from core import benchmarks as B
+    from core.grading import grader_names, register_grader
+
+    if "synth" not in grader_names():
+        register_grader("synth", SynthGrader)
+    for level in LEVELS:
+        key = f"synth_{level}"
+
+        def load(level=level, key=key):
+            return [B.Problem(f"{key}/{i}", p.question, str(p.answer), key)
+                    for i, p in enumerate(benchmark_problems(level))]
+
+        try:
+            B.register_benchmark(key, load, grader="synth", size=BENCHMARK_SIZE)
+        except ValueError:  # already registered (module reloaded)
+            pass
+    _REGISTERED = True

@@ -1,0 +1,393 @@
+"""The embedded RL trainer: GRPO-style RLVR on CPU through the shared loss entry point.
+
+One training step (verl's "global step"):
+
+1. draw ``batch_prompts`` training problems and sample ``group_size`` responses each (KV cache,
+   temperature 1.0; log-probs and entropies gathered while sampling = ``old_log_probs`` /
+   ``old_entropy``);
+2. reward 1/0 from the ``synth`` grader; group advantages from verl's
+   ``compute_grpo_outcome_advantage``; reference log-probs (frozen base model) when the method needs
+   them; batch-scope selections from ``core.loss.precompute_selection``;
+3. ``batch / mini_batch`` optimizer updates (the paper: 256 / 128 = 2), each one forward + backward
+   through ``core.loss.harness_loss`` (the function verl's workers call), grad-norm clip, AdamW;
+4. log ``train.jsonl`` (and ``token_stats.jsonl`` every ``log_every`` steps); evaluate every
+   ``eval.every`` steps through ``core.evaluation.evaluate``; checkpoint.
+
+Randomness is derived from ``(seed, step)`` at every step (prompts, sampling, the global torch RNG
+that e.g. Clip-Cov's random pick uses), so a resumed run continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import os
+import random
+import signal
+import sys
+import time
+import warnings
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from core.embedded import task
+from core.embedded.forward import QwenWeights, forward, positions_from_valid
+from core.embedded.generator import EmbeddedGenerator, prompt_fn
+from core.embedded.model import ModelSpec, base_model, encode_batch
+from core.embedded.sampler import Rollout, sample
+from core.runlog import RunLog
+
+__all__ = ["TrainSpec", "run", "ENTROPY_EDGES", "COV_EDGES"]
+
+#: fixed histogram bins (identical across steps and runs of the embedded model): 0 .. ln(32) nats
+ENTROPY_EDGES = [round(0.05 * i, 2) for i in range(71)]
+#: covariance bins, symmetric; values outside land in the end bins
+COV_EDGES = [round(-1.0 + 0.05 * i, 2) for i in range(41)]
+_COV_METHODS = ("clip", "cov", "sent", "sent_released", "low_cov")  # methods whose selection uses Cov_t
+
+KILL_ENV = "SENT_HARNESS_KILL_AT_STEP"  # tests: SIGKILL this process right after logging that step
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """RL settings (``train:`` in the Hydra config)."""
+
+    steps: int = 60
+    batch_prompts: int = 8
+    group_size: int = 8
+    mini_batch_prompts: int = 4
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    max_response_len: int = 80
+    log_every: int = 5
+    checkpoint_every: int = 10
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping[str, Any]) -> "TrainSpec":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(cfg) - names)
+        if unknown:
+            raise ValueError(f"unknown train.* key(s) {unknown}; valid: {sorted(names)}")
+        spec = cls(**dict(cfg))
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        p = []
+        if self.steps < 1:
+            p.append(f"train.steps={self.steps} must be >= 1")
+        if self.group_size < 2:
+            p.append(f"train.group_size={self.group_size} must be >= 2 (GRPO's group advantage of a single "
+                     "response is always 0: nothing would be learned)")
+        if self.batch_prompts < 1:
+            p.append(f"train.batch_prompts={self.batch_prompts} must be >= 1")
+        if self.mini_batch_prompts < 1 or self.batch_prompts % self.mini_batch_prompts:
+            p.append(f"train.mini_batch_prompts={self.mini_batch_prompts} must divide "
+                     f"train.batch_prompts={self.batch_prompts}")
+        if not self.lr > 0:
+            p.append(f"train.lr={self.lr} must be > 0")
+        if self.max_response_len < 1:
+            p.append(f"train.max_response_len={self.max_response_len} must be >= 1")
+        if self.log_every < 1 or self.checkpoint_every < 1:
+            p.append("train.log_every and train.checkpoint_every must be >= 1")
+        if p:
+            raise ValueError("; ".join(p))
+
+
+def _seed_of(*parts) -> int:
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") & ((1 << 63) - 1)
+
+
+def _plain(cfg) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else copy.deepcopy(dict(cfg))
+
+
+# ---------------------------------------------------------------------------------------------
+# One step's pieces
+# ---------------------------------------------------------------------------------------------
+
+def policy_outputs(w: QwenWeights, roll: Rollout, rows: slice | None = None, want_entropy: bool = True):
+    """Log-probs ``[b, T]`` (and entropies) of the rollout's responses under ``w`` (grad if enabled)."""
+    rows = rows or slice(None)
+    pv, rm = roll.prompt_valid[rows], roll.mask[rows]
+    # only the columns these rows use: their longest prompt and their longest response
+    p0 = int(pv.any(0).long().argmax())                                       # first column with a prompt token
+    T_all, T = roll.response.shape[1], max(1, int(rm.sum(-1).max()))
+    ids = torch.cat([roll.prompt_ids[rows, p0:], roll.response[rows, :T]], dim=1)  # [b, P+T]
+    valid = torch.cat([pv[:, p0:], rm[:, :T]], dim=1)                         # [b, P+T]
+    P = pv.shape[1] - p0
+    logits = forward(w, ids[:, :-1], positions_from_valid(valid)[:, :-1], valid[:, :-1])[:, P - 1:]  # [b, T, V]
+    logp = torch.log_softmax(logits, dim=-1)                                  # [b, T, V]
+    lp = logp.gather(-1, roll.response[rows, :T].unsqueeze(-1)).squeeze(-1)  # [b, T]
+    ent = -(logp.exp() * logp).sum(-1) if want_entropy else None              # [b, T]
+    if T < T_all:  # back to the batch's width (zeros outside the mask)
+        lp = torch.nn.functional.pad(lp, (0, T_all - T))
+        ent = torch.nn.functional.pad(ent, (0, T_all - T)) if ent is not None else None
+    return lp, ent
+
+
+def _hist(values: torch.Tensor, edges: list[float]) -> dict:
+    e = torch.tensor(edges)
+    v = values.clamp(e[0], e[-1])
+    counts = torch.histogram(v.float(), bins=e).hist.long().tolist()
+    return {"edges": edges, "counts": counts}
+
+
+def _token_sets(roll: Rollout) -> tuple[dict, dict]:
+    """Decoded token -> count for the 80% lowest / 20% highest rollout-entropy tokens (Fig. 8)."""
+    h = roll.entropy[roll.mask]
+    toks = roll.response[roll.mask]
+    k_high = max(1, int(0.2 * h.numel()))
+    order = torch.argsort(h, descending=True)
+    high, low = order[:k_high], order[k_high:]
+    name = task.TOKENIZER.token_str
+    return (dict(Counter(name(t) for t in toks[low].tolist())), dict(Counter(name(t) for t in toks[high].tolist())))
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+class _Run:
+    def __init__(self, cfg, run_dir: Path, log=print):
+        from core.loss import LossConfig, MethodSpec, method_from_config
+
+        self.cfg = _plain(cfg)
+        self.log = log
+        c = self.cfg
+        self.seed = int(c["seed"])
+        self.train = TrainSpec.from_cfg(c["train"])
+        self.model_spec = ModelSpec.from_cfg(c["model"])
+        mcfg = dict(c["method"])
+        self.method_name = mcfg.pop("name")
+        self.loss_cfg = LossConfig(policy_loss=MethodSpec(self.method_name, mcfg))
+        self.method = method_from_config(self.loss_cfg.policy_loss)       # validates the hyperparameters
+        self.loss_cfg.use_kl_loss = self.method.requires_ref()
+        self.loss_cfg.calculate_entropy = True
+        self.loss_cfg.loss_agg_mode = self.method.params.loss_agg_mode
+        cur = c["curriculum"]
+        if cur["name"] == "auto":  # the method's own default (sweeps/curriculum/auto.yaml)
+            cur["name"] = self.method.default_curriculum
+            if cur["name"] == "none":
+                cur["stages"] = 1
+        if cur["name"] != "none":
+            raise NotImplementedError(
+                f"curriculum={cur['name']!r} is not implemented in the embedded backend yet (the semantic-entropy "
+                "curriculum is its own issue); run with curriculum=none")
+        if self.method.default_curriculum != "none":
+            warnings.warn(f"method {self.method_name!r} is defined with curriculum={self.method.default_curriculum!r} "
+                          f"but this run uses curriculum=none: only its token-level loss is trained (as 'low_cov' "
+                          f"for SENT). The curriculum is not implemented yet.", stacklevel=2)
+        ev = c["eval"]
+        if int(ev["n"]) < 1 or int(ev["every"]) < 1 or int(ev["max_new_tokens"]) < 1:
+            raise ValueError("eval.n, eval.every and eval.max_new_tokens must be >= 1")
+        self.rl = RunLog(run_dir)
+        self.ckpt_path = self.rl.dir / "checkpoints" / "last.pt"
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def _save(self, step: int) -> None:
+        self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.ckpt_path.with_name(f".last.pt.tmp{os.getpid()}")
+        torch.save({"step": step, "model": self.policy.state_dict(), "optimizer": self.opt.state_dict(),
+                    "model_spec": dataclasses.asdict(self.model_spec), "method": self.method_name,
+                    "seed": self.seed}, tmp)
+        os.replace(tmp, self.ckpt_path)
+
+    def _load(self) -> int:
+        if not self.ckpt_path.exists():
+            return 0
+        try:
+            ck = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
+            if ck["method"] != self.method_name or ck["seed"] != self.seed or \
+                    ck["model_spec"] != dataclasses.asdict(self.model_spec):
+                raise ValueError(f"it belongs to another configuration (method {ck['method']!r}, seed {ck['seed']})")
+            self.policy.load_state_dict(ck["model"], strict=True)
+            self.opt.load_state_dict(ck["optimizer"])
+            return int(ck["step"])
+        except Exception as exc:  # noqa: BLE001
+            reason = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise RuntimeError(
+                f"cannot resume from {self.ckpt_path}: {type(exc).__name__}: {reason}. Delete the run directory "
+                f"{self.rl.dir} to start this run over.") from exc
+
+    # ---- evaluation --------------------------------------------------------------------------
+    def _evaluate(self, step: int) -> dict:
+        from core.evaluation import evaluate
+
+        ev = self.cfg["eval"]
+        t0 = time.time()
+        out = evaluate(EmbeddedGenerator(model=self.policy), list(ev["benchmarks"]), run_dir=self.rl.dir,
+                       eval_step=step, n=int(ev["n"]), max_new_tokens=int(ev["max_new_tokens"]), temperature=1.0,
+                       top_p=1.0, seed=_seed_of("eval", self.seed, step), k=tuple(ev["k"]),
+                       limit=ev.get("limit"), prompt_fn=prompt_fn, progress=False, grade_workers=1)
+        self.log(f"[{self.rl.dir.name}] eval step {step}: " +
+                 " ".join(f"{b}={v['pass@1']:.2f}" for b, v in out.items()) + f" ({time.time() - t0:.1f} s)")
+        return out
+
+    # ---- one step ----------------------------------------------------------------------------
+    def _step(self, step: int) -> dict:
+        from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+        from core.loss import harness_loss, metric_values, precompute_selection
+
+        tr = self.train
+        rng = random.Random(_seed_of("prompts", self.seed, step))
+        gen = torch.Generator().manual_seed(_seed_of("sample", self.seed, step))
+        torch.manual_seed(_seed_of("torch", self.seed, step))
+        t0 = time.time()
+        probs = [task.train_problem(rng) for _ in range(tr.batch_prompts)]
+        rows = [p for p in probs for _ in range(tr.group_size)]
+        ids, valid, _ = encode_batch([task.prompt_text(p.question) for p in rows])
+        roll = sample(self.w, ids, valid, max_new_tokens=tr.max_response_len, generator=gen)
+        grader = task.SynthGrader()
+        texts = roll.texts()
+        reward = torch.tensor([float(grader.grade(t, str(p.answer)).correct) for t, p in zip(texts, rows)])  # [B]
+        B, T = roll.response.shape
+        lengths = roll.lengths()                                              # [B]
+        tl_reward = torch.zeros(B, T)
+        tl_reward[torch.arange(B), (lengths - 1).clamp(min=0)] = reward      # reward on the last token
+        index = np.repeat(np.arange(tr.batch_prompts), tr.group_size)
+        mask_f = roll.mask.float()
+        adv, _ = compute_grpo_outcome_advantage(token_level_rewards=tl_reward, response_mask=mask_f, index=index)
+        ref_lp = None
+        if self.ref_w is not None:
+            with torch.no_grad():
+                ref_lp, _ = policy_outputs(self.ref_w, roll, want_entropy=False)
+        sel = precompute_selection(self.method, old_log_prob=roll.log_prob, advantages=adv,
+                                   response_mask=roll.mask, old_entropy=roll.entropy)
+        t_roll = time.time() - t0
+
+        # ---- update: batch / mini-batch optimizer steps -------------------------------------
+        t1 = time.time()
+        mb = tr.mini_batch_prompts * tr.group_size
+        sums: dict[str, list[float]] = defaultdict(list)
+        self.policy.train()
+        for s in range(0, B, mb):
+            r = slice(s, s + mb)
+            lp, ent = policy_outputs(self.w, roll, r)                          # [mb, T] with grad
+            m = roll.mask[r]
+            data = {"response_mask": mask_f[r], "old_log_probs": roll.log_prob[r], "advantages": adv[r],
+                    "old_entropy": roll.entropy[r], "dp_size": 1, "batch_num_tokens": int(m.sum()),
+                    "global_batch_size": mb, **{k: v[r] for k, v in sel.items()}}
+            if ref_lp is not None:
+                data["ref_log_prob"] = ref_lp[r]
+            loss, metrics = harness_loss(self.loss_cfg, {"log_probs": lp, "entropy": ent}, data)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gn = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), tr.grad_clip)
+            if not torch.isfinite(gn):
+                raise FloatingPointError(f"step {step}: non-finite gradient norm; lower train.lr or the method's "
+                                         "coefficients")
+            self.opt.step()
+            for k, v in metric_values(metrics).items():
+                sums[k].append(v)
+            sums["train/grad_norm"].append(float(gn))
+        self.policy.eval()
+        t_upd = time.time() - t1
+        rec = {"step": step, "stage": 1, "epoch": 0,
+               "train/reward": float(reward.mean()), "train/acc": float(reward.mean()),
+               "train/response_len": float(lengths.float().mean()),
+               "train/rollout_entropy": float(roll.entropy[roll.mask].mean()),
+               "train/finished_frac": float(roll.finished.float().mean()),
+               "train/lr": tr.lr}
+        rec.update({k: float(np.mean(v)) for k, v in sorted(sums.items())})
+        rec.update({"time/rollout": t_roll, "time/update": t_upd, "time/step": time.time() - t0})
+        self._stats = (roll, adv)
+        return rec
+
+    def _token_stats(self, step: int, eval_step: bool) -> dict:
+        roll, adv = self._stats
+        from methods.common import covariance
+
+        h = roll.entropy[roll.mask]
+        rec = {"step": step, "stage": 1, "entropy_hist": _hist(h, ENTROPY_EDGES)}
+        if self.method_name in _COV_METHODS:
+            cov = covariance(roll.log_prob, adv, roll.mask)[roll.mask]
+            rec["cov_hist"] = _hist(cov, COV_EDGES)
+        if eval_step:
+            rec["low_entropy_tokens"], rec["high_entropy_tokens"] = _token_sets(roll)
+        return rec
+
+    def _logged_summary(self) -> tuple[dict, dict]:
+        """The last ``train.jsonl`` record and the last evaluation's summary, read back from the logs."""
+        import json
+
+        from core.evaluation import read_samples, resolve_ks, summarize
+
+        lines = (self.rl.dir / "train.jsonl").read_text().splitlines()
+        rec = json.loads(lines[-1]) if lines else {}
+        ev, out = self.cfg["eval"], {}
+        for b in ev["benchmarks"]:
+            recs = read_samples(self.rl.dir / "samples" / f"{b}.jsonl")
+            last = max(r["eval_step"] for r in recs)
+            out[b] = summarize([r for r in recs if r["eval_step"] == last], resolve_ks(ev["k"], int(ev["n"])))
+        return rec, out
+
+    # ---- main --------------------------------------------------------------------------------
+    def run(self) -> dict | None:
+        c, tr = self.cfg, self.train
+        if self.rl.done:
+            self.log(f"[{self.rl.dir.name}] DONE exists: skipping")
+            return None
+        torch.set_num_threads(int(c["backend"].get("threads", 1)))
+        base = base_model(self.model_spec, progress=bool(c["backend"].get("progress", True)), log=self.log)
+        self.policy = copy.deepcopy(base)
+        self.w = QwenWeights.of(self.policy)
+        self.ref_w = QwenWeights.of(base) if self.method.requires_ref() else None
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.opt = torch.optim.AdamW(self.policy.parameters(), lr=tr.lr, weight_decay=tr.weight_decay)
+        start = self._load()
+        dropped = self.rl.truncate_to_step(start)
+        if start:
+            self.log(f"[{self.rl.dir.name}] resuming from step {start} (dropped log lines beyond it: "
+                     f"{ {k: v for k, v in dropped.items() if v} })")
+        self.rl.write_config(c)
+        self.rl.write_meta(method=self.method_name, method_version=self.method.version, seed=self.seed,
+                           backend="embedded", model=c["model"]["name"], curriculum=c["curriculum"]["name"],
+                           curriculum_stages=int(c["curriculum"]["stages"]),
+                           extra={"base_model": self.model_spec.key()})
+        ev = c["eval"]
+        last_eval: dict = {}
+        if start == 0:
+            last_eval = self._evaluate(0)
+        kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
+        rec: dict = {}
+        for step in range(start + 1, tr.steps + 1):
+            rec = self._step(step)
+            is_eval = step % int(ev["every"]) == 0 or step == tr.steps
+            if is_eval:
+                t0 = time.time()
+                last_eval = self._evaluate(step)
+                rec["time/eval"] = time.time() - t0
+            self.rl.append("train.jsonl", rec)
+            if step % tr.log_every == 0 or is_eval or step == 1:
+                self.rl.append("token_stats.jsonl", self._token_stats(step, is_eval))
+            if step % tr.checkpoint_every == 0 or is_eval:
+                self._save(step)
+            self.log(f"[{self.rl.dir.name}] step {step}/{tr.steps} acc={rec['train/acc']:.3f} "
+                     f"H={rec.get('train/entropy', float('nan')):.4f} len={rec['train/response_len']:.1f} "
+                     f"({rec['time/step']:.2f} s)")
+            if kill_at and step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        if not rec:  # resumed after the last step's checkpoint: take the summary from the logs
+            rec, last_eval = self._logged_summary()
+        summary = {"steps": tr.steps, "final": {k: v for k, v in rec.items() if k.startswith(("train/", "method/"))},
+                   "eval": last_eval}
+        self.rl.write_done(summary)
+        return summary
+
+
+def run(cfg, run_dir: str | Path, log=None) -> dict | None:
+    """Train one embedded run into ``run_dir`` (skipped when its ``DONE`` exists; resumed when a
+    checkpoint exists). Returns the ``DONE`` summary (None when skipped)."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    return _Run(cfg, Path(run_dir), log=log).run()
