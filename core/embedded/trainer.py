@@ -104,6 +104,16 @@ def _seed_of(*parts) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") & ((1 << 63) - 1)
 
 
+def _task_overrides() -> list[str]:
+    """The command-line overrides of the Hydra job (empty outside one)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except Exception:  # noqa: BLE001 - not inside a Hydra job
+        return []
+
+
 def _plain(cfg) -> dict:
     from omegaconf import OmegaConf
 
@@ -173,19 +183,13 @@ class _Run:
         self.loss_cfg.use_kl_loss = self.method.requires_ref()
         self.loss_cfg.calculate_entropy = True
         self.loss_cfg.loss_agg_mode = self.method.params.loss_agg_mode
-        cur = c["curriculum"]
-        if cur["name"] == "auto":  # the method's own default (sweeps/curriculum/auto.yaml)
-            cur["name"] = self.method.default_curriculum
-            if cur["name"] == "none":
-                cur["stages"] = 1
-        if cur["name"] != "none":
-            raise NotImplementedError(
-                f"curriculum={cur['name']!r} is not implemented in the embedded backend yet (the semantic-entropy "
-                "curriculum is its own issue); run with curriculum=none")
-        if self.method.default_curriculum != "none":
+        from core.curriculum import resolve_curriculum
+
+        resolve_curriculum(c, _task_overrides())  # curriculum=auto -> the method's default; validated
+        if c["curriculum"]["name"] == "none" and self.method.default_curriculum != "none":
             warnings.warn(f"method {self.method_name!r} is defined with curriculum={self.method.default_curriculum!r} "
                           f"but this run uses curriculum=none: only its token-level loss is trained (as 'low_cov' "
-                          f"for SENT). The curriculum is not implemented yet.", stacklevel=2)
+                          f"for SENT).", stacklevel=2)
         ev = c["eval"]
         if int(ev["n"]) < 1 or int(ev["every"]) < 1 or int(ev["max_new_tokens"]) < 1:
             raise ValueError("eval.n, eval.every and eval.max_new_tokens must be >= 1")
@@ -218,6 +222,42 @@ class _Run:
                 f"cannot resume from {self.ckpt_path}: {type(exc).__name__}: {reason}. Delete the run directory "
                 f"{self.rl.dir} to start this run over.") from exc
 
+    # ---- curriculum (core/curriculum.py, docs/curriculum.md) ----------------------------------
+    def _prepare_curriculum(self, base, start: int) -> None:
+        """The stage plan (scored once with the base model, cached) and, when resuming inside stage k > 1
+        with ``curriculum.reset_reference``, that stage's reference (the policy at the end of stage k-1)."""
+        from core.curriculum_embedded import build_plan
+
+        tr = self.train
+        self.plan, self.train_problems = build_plan(
+            self.cfg["curriculum"], base=base, total_steps=tr.steps, run_dir=self.rl.dir,
+            max_new_tokens=tr.max_response_len, progress=bool(self.cfg["backend"].get("progress", True)),
+            log=self.log)
+        if start < tr.steps and self.ref_w is not None and self.plan.reset_reference:
+            stage = self.plan.stage_at(start + 1)
+            if stage > 1 and not self.plan.is_stage_start(start + 1):
+                path = self.ckpt_path.parent / f"reference_stage{stage}.pt"
+                if not path.exists():
+                    raise RuntimeError(f"cannot resume inside curriculum stage {stage}: its reference policy {path} "
+                                       f"is missing. Delete the run directory {self.rl.dir} to start over.")
+                self._set_reference(torch.load(path, map_location="cpu", weights_only=True))
+
+    def _stage_reference(self, step: int) -> None:
+        """At the first step of stage k > 1 the reference becomes the current policy (saved for a resume)."""
+        if self.ref_w is None or not self.plan.reset_reference or step == 1 or not self.plan.is_stage_start(step):
+            return
+        state = copy.deepcopy(self.policy.state_dict())
+        path = self.ckpt_path.parent / f"reference_stage{self.plan.stage_at(step)}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        self._set_reference(state)
+
+    def _set_reference(self, state) -> None:
+        self.ref_model.load_state_dict(state, strict=True)
+        self.ref_w = QwenWeights.of(self.ref_model)
+
     # ---- evaluation --------------------------------------------------------------------------
     def _evaluate(self, step: int) -> dict:
         from core.evaluation import evaluate
@@ -243,7 +283,12 @@ class _Run:
         gen = torch.Generator().manual_seed(_seed_of("sample", self.seed, step))
         torch.manual_seed(_seed_of("torch", self.seed, step))
         t0 = time.time()
-        probs = [task.train_problem(rng) for _ in range(tr.batch_prompts)]
+        stage = self.plan.stage_at(step)
+        if self.train_problems is not None:  # curriculum: the stage's prompts (core.curriculum.CurriculumPlan)
+            pids, epoch = self.plan.batch(step, tr.batch_prompts, self.seed)
+            probs = [self.train_problems[i] for i in pids]
+        else:
+            probs, epoch = [task.train_problem(rng) for _ in range(tr.batch_prompts)], 0
         rows = [p for p in probs for _ in range(tr.group_size)]
         ids, valid, _ = encode_batch([task.prompt_text(p.question) for p in rows])
         roll = sample(self.w, ids, valid, max_new_tokens=tr.max_response_len, generator=gen)
@@ -292,7 +337,7 @@ class _Run:
             sums["train/grad_norm"].append(float(gn))
         self.policy.eval()
         t_upd = time.time() - t1
-        rec = {"step": step, "stage": 1, "epoch": 0,
+        rec = {"step": step, "stage": stage, "epoch": epoch,
                "train/reward": float(reward.mean()), "train/acc": float(reward.mean()),
                "train/response_len": float(lengths.float().mean()),
                "train/rollout_entropy": float(roll.entropy[roll.mask].mean()),
@@ -308,7 +353,7 @@ class _Run:
         from methods.common import covariance
 
         h = roll.entropy[roll.mask]
-        rec = {"step": step, "stage": 1, "entropy_hist": _hist(h, ENTROPY_EDGES)}
+        rec = {"step": step, "stage": self.plan.stage_at(step), "entropy_hist": _hist(h, ENTROPY_EDGES)}
         if self.method_name in _COV_METHODS:
             cov = covariance(roll.log_prob, adv, roll.mask)[roll.mask]
             rec["cov_hist"] = _hist(cov, COV_EDGES)
@@ -342,11 +387,13 @@ class _Run:
         self.policy = copy.deepcopy(base)
         self.w = QwenWeights.of(self.policy)
         self.ref_w = QwenWeights.of(base) if self.method.requires_ref() else None
+        self.ref_model = base  # the frozen reference (replaced at curriculum stage starts when reset_reference)
         for p in base.parameters():
             p.requires_grad_(False)
         self.opt = torch.optim.AdamW(self.policy.parameters(), lr=tr.lr, weight_decay=tr.weight_decay)
         start = self._load()
         dropped = self.rl.truncate_to_step(start)
+        self._prepare_curriculum(base, start)  # writes semantic_entropy.jsonl (after the truncation)
         if start:
             self.log(f"[{self.rl.dir.name}] resuming from step {start} (dropped log lines beyond it: "
                      f"{ {k: v for k, v in dropped.items() if v} })")
@@ -362,6 +409,7 @@ class _Run:
         kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
         rec: dict = {}
         for step in range(start + 1, tr.steps + 1):
+            self._stage_reference(step)
             rec = self._step(step)
             is_eval = step % int(ev["every"]) == 0 or step == tr.steps
             if is_eval:

@@ -154,11 +154,13 @@ def test_impossible_sizes_fail_before_training(tmp_path, override, message):
     assert not (tmp_path / "r" / "train.jsonl").exists()
 
 
-@pytest.mark.parametrize("curriculum", ["semantic_entropy", "auto"])
-def test_unimplemented_curriculum_raises(tmp_path, curriculum):
-    """SENT's own curriculum (also what curriculum=auto picks for it) is not implemented here yet."""
-    with pytest.raises(NotImplementedError, match="semantic-entropy curriculum"):
-        trainer.run(smoke("method=sent", f"curriculum={curriculum}"), tmp_path / "r")
+@pytest.mark.parametrize("override, message", [("curriculum.stages=0", "must be an integer >= 1"),
+                                               ("curriculum.m=1", "at least 2 samples")])
+def test_bad_curriculum_fails_before_training(tmp_path, override, message):
+    """The curriculum itself is tested in tests/curriculum/test_trainer.py."""
+    with pytest.raises(ValueError, match=message):
+        trainer.run(smoke("method=sent", "curriculum=semantic_entropy", override), tmp_path / "r")
+    assert not (tmp_path / "r" / "train.jsonl").exists()
 
 
 def test_corrupt_cached_base_model_is_rebuilt(grid):
