@@ -66,10 +66,10 @@ VARIANTS = ("sum_logprob", "mean_logprob", "count")
 UNPARSEABLE_RULES = ("singleton", "shared")
 DEFAULT_VARIANT = "mean_logprob"
 """Chosen by the evidence in ``docs/curriculum.md`` (``benchmarks/bench_curriculum.py`` on the embedded
-base model): ``sum_logprob`` collapses towards 0 as responses grow (90% of prompts below 0.05 nats at a
+base model): ``sum_logprob`` collapses towards 0 as responses grow (91% of prompts below 0.05 nats at a
 2048-token proxy), unlike the paper's Fig. 7a; ``mean_logprob`` and ``count`` both put about half the
 prompts in Fig. 7a's [1.0, 1.75] band, and ``mean_logprob`` orders by difficulty at least as well with no
-ties (``count`` takes 18 distinct values, so 98% of prompts tie and the id decides their order)."""
+ties (``count`` takes 17 distinct values, so 99% of prompts tie and the id decides their order)."""
 DEFAULT_UNPARSEABLE = "singleton"
 DEFAULT_M = 8
 SCORE_VERSION = 1
