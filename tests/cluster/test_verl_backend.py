@@ -236,3 +236,15 @@ def test_verl_entry_point_reads_the_composed_config(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert OmegaConf.to_container(OmegaConf.create(out.stdout)) == OmegaConf.to_container(sp.config)
     assert [p.name for p in sp.stage_dir.iterdir()] == ["ppo_trainer.yaml"]
+
+
+def test_eval_overrides_are_refused_with_backend_verl(tmp_path, monkeypatch):
+    """eval.* (the embedded backend's evaluation) would do nothing with backend=verl: refused."""
+    cfg = make_cfg(runs_root=str(tmp_path))
+    monkeypatch.setattr(vb, "_task_overrides", lambda: ["method=grpo", "eval.n=4"])
+    with pytest.raises(ConfigError, match="eval.n=4: with backend=verl the evaluation is set by backend.eval_"):
+        vb.set_eval_config(cfg)
+    monkeypatch.setattr(vb, "_task_overrides", lambda: ["backend.eval_n=16"])
+    cfg.backend.eval_n = 16
+    vb.set_eval_config(cfg)
+    assert cfg.eval.n == 16 and list(cfg.eval.k) == [1, 8, 16]  # k <= n
