@@ -1,6 +1,6 @@
 """Semantic-entropy scoring speed on the embedded training set (target: <= 60 s on 2 cores).
 
-    python benchmarks/bench_curriculum.py [--train-size 512] [--m 8] [--threads 2] [--model-cfg sweeps/model/tiny.yaml]
+    python benchmarks/bench_curriculum.py [--train-size 256] [--m 8] [--threads 1] [--model-cfg sweeps/model/tiny.yaml]
 
 Builds (or loads from the cache) the embedded base model, then scores the fixed embedded training set
 from scratch (a temporary cache folder, so nothing is reused): generation (batched KV-cache sampling),
@@ -41,7 +41,8 @@ def main() -> None:  # noqa: C901
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-size", type=int, default=None, help="default: curriculum.train_size of the YAML")
     ap.add_argument("--m", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: backend.threads of sweeps/backend/embedded.yaml, what a run uses)")
     ap.add_argument("--max-new-tokens", type=int, default=None,
                     help="default: train.max_response_len of sweeps/preset/default.yaml (what a run scores with)")
     ap.add_argument("--model-cfg", default=str(ROOT / "sweeps" / "model" / "tiny.yaml"))
@@ -59,6 +60,8 @@ def main() -> None:  # noqa: C901
     from core.embedded.model import ModelSpec, base_model
     from core.embedded.task import SynthGrader
 
+    if args.threads is None:
+        args.threads = int(OmegaConf.load(ROOT / "sweeps" / "backend" / "embedded.yaml").threads)
     torch.set_num_threads(args.threads)
     cur = OmegaConf.load(ROOT / "sweeps" / "curriculum" / "semantic_entropy.yaml")
     size = args.train_size or int(cur.train_size)
