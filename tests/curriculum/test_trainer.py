@@ -34,10 +34,13 @@ def _lines(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
-    cache = tmp_path_factory.getbasetemp() / "sent-harness-cache"
-    os.environ["SENT_HARNESS_CACHE"] = str(cache)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SENT_HARNESS_CACHE", str(tmp_path_factory.getbasetemp() / "sent-harness-cache"))
     d = tmp_path_factory.mktemp("cur") / "full"
-    trainer.run(smoke(*CUR), d)
+    try:
+        trainer.run(smoke(*CUR), d)
+    finally:
+        mp.undo()
     return d
 
 
