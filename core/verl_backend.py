@@ -413,9 +413,11 @@ def _task_overrides() -> list[str]:
 def scoring_dir(cfg: DictConfig) -> Path:
     """Where the semantic-entropy scores of the base model are written (shared by every run that uses
     the same model and scoring settings; ``core.curriculum`` also caches the samples themselves)."""
+    from core.curriculum import DEFAULT_M, DEFAULT_UNPARSEABLE, DEFAULT_VARIANT
+
     c = cfg.curriculum
-    key = json.dumps([str(_sel(cfg, "model.path")), _sel(c, "m", 8), _sel(c, "variant", "count"),
-                      _sel(c, "unparseable", "singleton"), _sel(c, "seed", 0), _sel(c, "temperature", 1.0),
+    key = json.dumps([str(_sel(cfg, "model.path")), _sel(c, "m", DEFAULT_M), _sel(c, "variant", DEFAULT_VARIANT),
+                      _sel(c, "unparseable", DEFAULT_UNPARSEABLE), _sel(c, "seed", 0), _sel(c, "temperature", 1.0),
                       _sel(c, "top_p", 1.0), _sel(c, "max_new_tokens", None)], default=str)
     import hashlib
 
@@ -424,10 +426,13 @@ def scoring_dir(cfg: DictConfig) -> Path:
 
 def scoring_command(cfg: DictConfig) -> list[str]:
     """``python -m core.curriculum`` with vLLM: M samples per DAPO prompt from the base model (SENT §IV-A)."""
+    from core.curriculum import DEFAULT_M, DEFAULT_UNPARSEABLE, DEFAULT_VARIANT
+
     c = cfg.curriculum
     cmd = [sys.executable, "-m", "core.curriculum", "--model", str(_sel(cfg, "model.path")), "--backend", "vllm",
-           "--data", "dapo_math_17k", "--m", str(_sel(c, "m", 8)), "--variant", str(_sel(c, "variant", "count")),
-           "--unparseable", str(_sel(c, "unparseable", "singleton")), "--stages", str(_sel(c, "stages", 2)),
+           "--data", "dapo_math_17k", "--m", str(_sel(c, "m", DEFAULT_M)),
+           "--variant", str(_sel(c, "variant", DEFAULT_VARIANT)),
+           "--unparseable", str(_sel(c, "unparseable", DEFAULT_UNPARSEABLE)), "--stages", str(_sel(c, "stages", 2)),
            "--max-new-tokens", str(_sel(c, "max_new_tokens", None) or PAPER["max_response_length"]),
            "--temperature", str(_sel(c, "temperature", 1.0)), "--top-p", str(_sel(c, "top_p", 1.0)),
            "--seed", str(_sel(c, "seed", 0)), "--out", str(scoring_dir(cfg)),
