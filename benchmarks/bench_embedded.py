@@ -66,8 +66,9 @@ def bench_embedded(steps: int, threads: int) -> tuple[float, float]:
 
     base = base_model(run.model_spec, progress=False)
     run.policy = copy.deepcopy(base)
-    run.w, run.ref_w = QwenWeights.of(run.policy), QwenWeights.of(base)
+    run.w, run.ref_w, run.ref_model = QwenWeights.of(run.policy), QwenWeights.of(base), base
     run.opt = torch.optim.AdamW(run.policy.parameters(), lr=run.train.lr)
+    run._prepare_curriculum(base, 0)  # curriculum=none: one stage
     run._step(1)  # warm-up
     with _Clock() as c:
         for s in range(2, steps + 2):
@@ -196,7 +197,11 @@ def bench_trl(steps: int, threads: int) -> tuple[float, float] | str:
                       learning_rate=float(cfg.train.lr), beta=0.001, max_steps=2 * (steps + 1), use_cpu=True,
                       report_to="none", save_strategy="no", logging_steps=1000, disable_tqdm=True, seed=0,
                       dataloader_num_workers=0, bf16=False, shuffle_dataset=False)
-    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=ds, processing_class=hf_tok)
+    model_dir = Path(out) / "base"  # TRL builds its reference model from the model's path
+    model.save_pretrained(model_dir)
+    hf_tok.save_pretrained(model_dir)
+    trainer = GRPOTrainer(model=str(model_dir), reward_funcs=reward, args=args, train_dataset=ds,
+                          processing_class=hf_tok)
 
     from transformers import TrainerCallback
 
@@ -259,8 +264,8 @@ def main() -> int:
     if args.sweep:
         root = Path(tempfile.mkdtemp())
         t0 = time.perf_counter()
-        subprocess.run(["bash", "scripts/run_default.sh"], cwd=REPO, env={**os.environ, "RUNS_ROOT": str(root)},
-                       check=True)
+        env = {**os.environ, "RUNS_ROOT": str(root), "OUT": str(root / "figs")}
+        subprocess.run(["bash", "scripts/run_default.sh"], cwd=REPO, env=env, check=True)
         m = (time.perf_counter() - t0) / 60
         print(f"default sweep (24 runs, 2 jobs x 1 thread): {m:.1f} min (target <= 20 min: "
               f"{'OK' if m <= 20 else 'MISSED'}); runs in {root}")

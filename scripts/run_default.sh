@@ -3,11 +3,12 @@
 # analysis. Two jobs run side by side with one torch thread each (2 cores); each job is one
 # `python sweep.py -m` process running its half of the grid with Hydra's basic launcher (no process
 # start-up per run). Relaunching skips finished runs and resumes interrupted ones.
-#   RUNS_ROOT=runs JOBS=2 bash scripts/run_default.sh
+#   RUNS_ROOT=runs SEEDS=0,1,2 OUT=paper_figs/ bash scripts/run_default.sh [extra Hydra overrides]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS_ROOT="${RUNS_ROOT:-runs}"
 SEEDS="${SEEDS:-0,1,2}"
+OUT="${OUT:-paper_figs/}"
 EXTRA=("$@")   # extra Hydra overrides for every run, e.g. preset=smoke
 
 echo "[run_default] base model (built once, then cached)"
@@ -29,7 +30,7 @@ echo "[run_default] sweep finished in $(( $(date +%s) - start )) s (exit status 
 [ "$status" -eq 0 ] || exit "$status"
 
 if [ -f analysis/__main__.py ]; then
-  python -m analysis "$RUNS_ROOT/default" --out paper_figs/
+  python -m analysis "$RUNS_ROOT/default" --out "$OUT"
 else
   echo "[run_default] analysis/ is not there yet: skipping the tables and figures"
 fi

@@ -125,7 +125,13 @@ def forward(w: QwenWeights, ids: torch.Tensor, pos: torch.Tensor, valid: torch.T
             cache.k[li, :, :, t0:T] = k
             cache.v[li, :, :, t0:T] = v
             k, v = cache.k[li, :, :, :T], cache.v[li, :, :, :T]               # [B, Hkv, T, D]
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=H != Hkv)  # [B, H, S, D]
+        if S == 1 and cache is not None:  # decode: two small matmuls beat SDPA's setup cost
+            qg = q.view(B, Hkv, H // Hkv, D)                                  # [B, Hkv, G, D]
+            att = (qg @ k.transpose(-1, -2)) * D ** -0.5                      # [B, Hkv, G, T]
+            att = att.masked_fill(~mask[:, :, 0, :].unsqueeze(2), float("-inf")).softmax(-1)
+            o = (att @ v).view(B, H, 1, D)                                    # [B, H, 1, D]
+        else:
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=H != Hkv)  # [B, H, S, D]
         h = h + F.linear(o.transpose(1, 2).reshape(B, S, H * D), wo)          # [B, S, E]
         x = _rms(h, ln2, w.eps)
         h = h + F.linear(F.silu(F.linear(x, wg)) * F.linear(x, wu), wd)       # [B, S, E]

@@ -54,36 +54,44 @@ def sample(w: QwenWeights, prompt_ids: torch.Tensor, prompt_valid: torch.Tensor,
     B, P = prompt_ids.shape
     cache = KVCache.empty(w, B, P + max_new_tokens)
     pos = positions_from_valid(prompt_valid)                                  # [B, P]
-    logits = forward(w, prompt_ids, pos, prompt_valid, cache)[:, -1]          # [B, V]
-    next_pos = pos[:, -1] + 1                                                 # [B]
+    logits = forward(w, prompt_ids, pos, prompt_valid, cache)[:, -1]          # [b, V], b = rows still in the cache
+    next_pos = pos[:, -1] + 1                                                 # [b]
+    rows = torch.arange(B)                                                    # [b] batch row of each cache row
     out = torch.full((B, max_new_tokens), tok.pad_id, dtype=torch.long)
     lps = torch.zeros(B, max_new_tokens)
     ents = torch.zeros(B, max_new_tokens)
-    alive = torch.ones(B, dtype=torch.bool)
+    alive = torch.ones(B, dtype=torch.bool)                                   # [B]
     mask = torch.zeros(B, max_new_tokens, dtype=torch.bool)
     t = 0
     for t in range(max_new_tokens):
-        logp = torch.log_softmax(logits.float(), dim=-1)                       # [B, V]
+        logp = torch.log_softmax(logits.float(), dim=-1)                       # [b, V]
         p = logp.exp()
-        ent = -(p * logp).sum(-1)                                             # [B]
+        ent = -(p * logp).sum(-1)                                             # [b]
         if temperature != 1.0 or top_p < 1.0:
-            q = torch.softmax(logits.float() / temperature, dim=-1)           # [B, V]
+            q = torch.softmax(logits.float() / temperature, dim=-1)           # [b, V]
             if top_p < 1.0:
                 sp, si = q.sort(-1, descending=True)
                 drop = sp.cumsum(-1) - sp > top_p                             # keep the nucleus
                 q = q.scatter(-1, si, sp.masked_fill(drop, 0.0))
         else:
             q = p
-        nxt = torch.multinomial(q, 1, generator=generator).squeeze(-1)         # [B]
-        nxt = torch.where(alive, nxt, torch.full_like(nxt, tok.pad_id))
-        out[:, t] = nxt
-        mask[:, t] = alive
-        lps[:, t] = torch.where(alive, logp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1), 0.0)
-        ents[:, t] = torch.where(alive, ent, 0.0)
-        alive = alive & (nxt != tok.eos_id)
+        nxt = torch.multinomial(q, 1, generator=generator).squeeze(-1)         # [b]
+        live = alive[rows]                                                    # [b]
+        nxt = torch.where(live, nxt, torch.full_like(nxt, tok.pad_id))
+        out[rows, t] = nxt
+        mask[rows, t] = live
+        lps[rows, t] = torch.where(live, logp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1), 0.0)
+        ents[rows, t] = torch.where(live, ent, 0.0)
+        alive[rows] = live & (nxt != tok.eos_id)
         if not bool(alive.any()) or t == max_new_tokens - 1:
             break
-        logits = forward(w, nxt.unsqueeze(-1), next_pos.unsqueeze(-1), torch.ones(B, 1, dtype=torch.bool), cache)[:, -1]
+        keep = alive[rows]                                                    # [b]
+        if int(keep.sum()) <= 0.75 * len(rows):  # drop finished rows from the cache (less work per token)
+            idx = keep.nonzero().squeeze(-1)
+            cache.k, cache.v, cache.valid = cache.k[:, idx], cache.v[:, idx], cache.valid[idx]
+            rows, nxt, next_pos = rows[idx], nxt[idx], next_pos[idx]
+        ones = torch.ones(len(rows), 1, dtype=torch.bool)
+        logits = forward(w, nxt.unsqueeze(-1), next_pos.unsqueeze(-1), ones, cache)[:, -1]
         next_pos = next_pos + 1
     T = t + 1
     finished = ~alive

@@ -400,8 +400,7 @@ class _Run:
         self.rl.write_config(c)
         self.rl.write_meta(method=self.method_name, method_version=self.method.version, seed=self.seed,
                            backend="embedded", model=c["model"]["name"], curriculum=c["curriculum"]["name"],
-                           curriculum_stages=int(c["curriculum"]["stages"]),
-                           extra={"base_model": self.model_spec.key()})
+                           curriculum_stages=int(c["curriculum"]["stages"]))
         ev = c["eval"]
         last_eval: dict = {}
         if start == 0:

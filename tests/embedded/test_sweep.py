@@ -180,3 +180,15 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     (d / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match="cannot resume from .*Delete the run directory"):
         trainer.run(smoke(), d)
+
+
+def test_embedded_generator_loads_a_checkpoint(grid):
+    """``make_generator("embedded", model_path=...)`` (what ``python -m core.evaluate`` uses)."""
+    from core.generation import make_generator
+
+    gen = make_generator("embedded", model_path=str(grid[0] / "method=grpo,preset=smoke,seed=0/checkpoints/last.pt"))
+    out = gen.generate(["1+2+3\n", "4+5+6\n"], 3, max_new_tokens=8, temperature=1.0, top_p=1.0, seed=0)
+    assert [len(o) for o in out] == [3, 3]
+    assert all(0 < g.num_tokens <= 8 and g.logprob <= 0 for o in out for g in o)
+    with pytest.raises(ValueError, match="cannot load an embedded model"):
+        make_generator("embedded", model_path=str(grid[0]))
