@@ -46,22 +46,27 @@ def test_grid_writes_the_run_log_contract(grid):
     sweep_dir, _, _, proc = grid
     runs = sorted(p.name for p in sweep_dir.iterdir() if not p.name.startswith("."))
     assert runs == ["method=grpo,preset=smoke,seed=0", "method=sent,preset=smoke,seed=0"]
-    assert "only its token-level loss is trained" in proc.stderr  # sent without its curriculum: said loudly
+    assert "only its token-level loss is trained" not in proc.stderr  # curriculum=auto: sent gets its curriculum
     cfg = smoke()
     for name in runs:
         d = sweep_dir / name
         meta = json.loads((d / "meta.json").read_text())
         assert meta["method"] == name.split(",")[0].split("=")[1] and meta["backend"] == "embedded"
-        assert meta["model"] == "tiny" and meta["curriculum"] == "none" and meta["curriculum_stages"] == 1
+        sent = meta["method"] == "sent"  # method=sent turns the semantic-entropy curriculum on by default
+        assert meta["model"] == "tiny"
+        assert (meta["curriculum"], meta["curriculum_stages"]) == (("semantic_entropy", 2) if sent else ("none", 1))
+        assert (d / "semantic_entropy.jsonl").exists() == sent
         import yaml
 
         conf = yaml.safe_load((d / "config.yaml").read_text())
         assert conf["method"]["name"] == meta["method"] and conf["eval"]["benchmarks"] == SYNTH
-        assert conf["seed"] == 0 and conf["backend"]["name"] == "embedded" and conf["curriculum"]["stages"] == 1
+        assert conf["seed"] == 0 and conf["backend"]["name"] == "embedded"
+        assert conf["curriculum"]["stages"] == meta["curriculum_stages"]
         lines = _train_lines(d)
         assert [r["step"] for r in lines] == list(range(1, cfg.train.steps + 1))
+        assert [r["stage"] for r in lines] == sorted(r["stage"] for r in lines)  # stages run in order
         for r in lines:
-            assert r["stage"] == 1 and r["epoch"] == 0
+            assert r["stage"] in ((1, 2) if sent else (1,)) and r["epoch"] == 0
             for key in ("train/reward", "train/acc", "train/entropy", "train/response_len", "train/pg_loss",
                         "train/loss", "train/grad_norm", "train/lr"):
                 assert isinstance(r[key], float), key
