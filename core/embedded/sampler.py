@@ -51,6 +51,7 @@ def sample(w: QwenWeights, prompt_ids: torch.Tensor, prompt_valid: torch.Tensor,
     if not 0 < top_p <= 1:
         raise ValueError(f"top_p={top_p} must be in (0, 1]")
     tok = task.TOKENIZER
+    w = w.fused()  # snapshot of the current parameters with fused projections
     B, P = prompt_ids.shape
     cache = KVCache.empty(w, B, P + max_new_tokens)
     pos = positions_from_valid(prompt_valid)                                  # [B, P]

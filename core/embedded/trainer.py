@@ -305,7 +305,7 @@ class _Run:
         ref_lp = None
         if self.ref_w is not None:
             with torch.no_grad():
-                ref_lp, _ = policy_outputs(self.ref_w, roll, want_entropy=False)
+                ref_lp, _ = policy_outputs(self.ref_w.fused(), roll, want_entropy=False)
         sel = precompute_selection(self.method, old_log_prob=roll.log_prob, advantages=adv,
                                    response_mask=roll.mask, old_entropy=roll.entropy)
         t_roll = time.time() - t0

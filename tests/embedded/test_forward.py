@@ -51,6 +51,22 @@ def test_gradients_match_transformers(model):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_fused_projections_give_the_same_logits_and_gradients(model):
+    ids, valid, target = _batch()
+    pos = positions_from_valid(valid)
+
+    def grads(w):
+        model.zero_grad()
+        logits = forward(w, ids, pos, valid)
+        logits[target].logsumexp(-1).sum().backward()
+        return logits.detach(), [p.grad.clone() for p in model.parameters()]
+
+    (a, ga), (b, gb) = grads(QwenWeights.of(model)), grads(QwenWeights.of(model).fused(grad=True))
+    torch.testing.assert_close(a[valid], b[valid], rtol=1e-5, atol=1e-5)
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6)
+
+
 def test_kv_cache_equals_the_full_forward(model):
     ids, valid, _ = _batch()
     pos = positions_from_valid(valid)
