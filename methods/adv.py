@@ -37,9 +37,6 @@ class Adv(LossMethod):
     params_cls = AdvParams
     paper = "Cheng et al. 2025 (arXiv 2506.14758); SENT App. C-3"
 
-    def requires_ref(self) -> bool:
-        return self.params.kl_coef > 0
-
     def compute(self, batch: PolicyBatch) -> LossOutput:
         p = self.params
         if p.entropy_source == "rollout":

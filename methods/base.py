@@ -214,8 +214,8 @@ class LossMethod:
 
     # ---- what the core asks of a method -------------------------------------------------------
     def requires_ref(self) -> bool:
-        """True when the loss reads ``ref_log_prob`` (may depend on the hyperparameters)."""
-        return self.needs_ref
+        """True when the loss reads ``ref_log_prob``: ``needs_ref``, or a positive ``kl_coef``."""
+        return self.needs_ref or float(getattr(self.params, "kl_coef", 0.0)) > 0
 
     def requires_entropy(self) -> bool:
         return self.needs_entropy

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.base import LossMethod, LossOutput, MethodParams, PolicyBatch, RefKLParams, SelectionParams, hp
-from methods.common import covariance, frac_count, masked_mean, ref_kl_term
+from methods.base import LossMethod, LossOutput, PolicyBatch, RefKLParams, SelectionParams, hp
+from methods.common import add_ref_kl, covariance, frac_count, masked_mean
 from methods.registry import register
 
 
@@ -43,9 +43,6 @@ class Clip(LossMethod):
     params_cls = ClipCovParams
     paper = "Cui et al. 2025 (arXiv 2505.22617) Clip-Cov; SENT App. C-5"
     needs_entropy = False
-
-    def requires_ref(self) -> bool:
-        return self.params.kl_coef > 0
 
     def selection_keys(self):
         return ("detach",)
@@ -85,8 +82,5 @@ class Clip(LossMethod):
         metrics = {"train/pg_loss": float(masked_mean(pg_mat.detach(), batch.mask)),
                    "method/clip_frac": float(masked_mean(detach.float(), batch.mask)),
                    "method/ppo_kl": float(masked_mean(-(batch.log_prob - batch.old_log_prob).detach(), batch.mask))}
-        if p.kl_coef > 0:
-            kl_mat = ref_kl_term(batch, p)                                    # [B, T]
-            loss = loss + p.kl_coef * batch.aggregate(kl_mat, p.loss_agg_mode)
-            metrics["train/kl"] = float(masked_mean(kl_mat.detach(), batch.mask))
+        loss = add_ref_kl(batch, p, loss, metrics)
         return LossOutput(loss, metrics)

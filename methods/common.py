@@ -21,6 +21,7 @@ __all__ = [
     "top_frac_mask",
     "covariance",
     "frac_count",
+    "add_ref_kl",
 ]
 
 
@@ -67,6 +68,15 @@ def ref_kl_term(batch: PolicyBatch, p: RefKLParams) -> torch.Tensor:
         raise ValueError("this method needs reference log-probs but the batch has none "
                          "(verl: set actor_rollout_ref.actor.use_kl_loss=True; embedded: the core keeps a reference)")
     return kl_penalty(logprob=batch.log_prob, ref_logprob=batch.ref_log_prob, kl_penalty=p.kl_type)
+
+
+def add_ref_kl(batch: PolicyBatch, p: RefKLParams, loss: torch.Tensor, metrics: dict) -> torch.Tensor:
+    """``loss + kl_coef * agg(KL(pi || pi_ref))`` over every response token (when ``kl_coef > 0``)."""
+    if p.kl_coef > 0:
+        kl_mat = ref_kl_term(batch, p)                                                     # [B, T]
+        loss = loss + p.kl_coef * batch.aggregate(kl_mat, p.loss_agg_mode)
+        metrics["train/kl"] = float(masked_mean(kl_mat.detach(), batch.mask))
+    return loss
 
 
 def frac_count(frac: float, n: int, rounding: str = "floor") -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from methods.base import LossMethod, LossOutput, PolicyBatch, RefKLParams, SelectionParams, hp
-from methods.common import covariance, masked_mean, ref_kl_term, top_frac_mask, unclipped_surrogate
+from methods.common import add_ref_kl, covariance, masked_mean, top_frac_mask, unclipped_surrogate
 from methods.registry import register
 
 
@@ -35,9 +35,6 @@ class Cov(LossMethod):
     paper = "Cui et al. 2025 (arXiv 2505.22617) KL-Cov; SENT App. C-6"
     needs_entropy = False
 
-    def requires_ref(self) -> bool:
-        return self.params.kl_coef > 0
-
     def selection_keys(self):
         return ("penalised",)
 
@@ -56,8 +53,5 @@ class Cov(LossMethod):
                    "method/cov_penalty": float(masked_mean(abs_kl.detach(), sel & batch.mask)),
                    "method/penalised_frac": float(masked_mean(sel.float(), batch.mask)),
                    "method/ppo_kl": float(masked_mean(abs_kl.detach(), batch.mask))}
-        if p.kl_coef > 0:
-            kl_mat = ref_kl_term(batch, p)                                    # [B, T]
-            loss = loss + p.kl_coef * batch.aggregate(kl_mat, p.loss_agg_mode)
-            metrics["train/kl"] = float(masked_mean(kl_mat.detach(), batch.mask))
+        loss = add_ref_kl(batch, p, loss, metrics)
         return LossOutput(loss, metrics)

@@ -27,9 +27,6 @@ class En(LossMethod):
     params_cls = EnParams
     paper = "Haarnoja et al. 2018 (max-entropy RL), as VeRL's entropy_coeff; SENT App. C-2"
 
-    def requires_ref(self) -> bool:
-        return self.params.kl_coef > 0
-
     def compute(self, batch: PolicyBatch) -> LossOutput:
         p = self.params
         loss, metrics = grpo_terms(batch, p)

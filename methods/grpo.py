@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from methods.base import ClipParams, LossMethod, LossOutput, PolicyBatch, RefKLParams
-from methods.common import clipped_surrogate, masked_mean, ref_kl_term
+from methods.common import add_ref_kl, clipped_surrogate, masked_mean
 from methods.registry import register
 
 
@@ -19,10 +19,7 @@ def grpo_terms(batch: PolicyBatch, p: GRPOParams, advantages=None) -> tuple:
     pg_mat, metrics = clipped_surrogate(batch, p, advantages)                  # [B, T]
     loss = batch.aggregate(pg_mat, p.loss_agg_mode)                           # []
     metrics["train/pg_loss"] = float(masked_mean(pg_mat.detach(), batch.mask))
-    if p.kl_coef > 0:
-        kl_mat = ref_kl_term(batch, p)                                        # [B, T]
-        loss = loss + p.kl_coef * batch.aggregate(kl_mat, p.loss_agg_mode)
-        metrics["train/kl"] = float(masked_mean(kl_mat.detach(), batch.mask))
+    loss = add_ref_kl(batch, p, loss, metrics)
     return loss, metrics
 
 
@@ -32,9 +29,6 @@ class GRPO(LossMethod):
     params_cls = GRPOParams
     paper = "Shao et al. 2024 (DeepSeekMath); SENT Eq. 3-4, App. C-1"
     needs_entropy = False
-
-    def requires_ref(self) -> bool:
-        return self.params.kl_coef > 0
 
     def compute(self, batch: PolicyBatch) -> LossOutput:
         loss, metrics = grpo_terms(batch, self.params)

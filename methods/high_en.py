@@ -38,9 +38,6 @@ class HighEn(LossMethod):
     params_cls = HighEnParams
     paper = "SENT App. C-7 (no reference code)"
 
-    def requires_ref(self) -> bool:
-        return self.params.kl_coef > 0
-
     def selection_keys(self):
         return ("high",)
 

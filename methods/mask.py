@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from methods.base import LossMethod, LossOutput, PolicyBatch, SelectionParams, hp
-from methods.common import clipped_surrogate, masked_mean, ref_kl_term, top_frac_mask
+from methods.common import add_ref_kl, clipped_surrogate, masked_mean, top_frac_mask
 from methods.grpo import GRPOParams
 from methods.registry import register
 
@@ -37,9 +37,6 @@ class Mask(LossMethod):
     params_cls = MaskParams
     paper = "Wang et al. 2025 (arXiv 2506.01939); SENT App. C-4"
 
-    def requires_ref(self) -> bool:
-        return self.params.kl_coef > 0
-
     def selection_keys(self):
         return ("keep",)
 
@@ -53,9 +50,6 @@ class Mask(LossMethod):
         pg_mat, metrics = clipped_surrogate(batch, p)                         # [B, T]
         loss = batch.aggregate_selected(pg_mat, p.loss_agg_mode, keep, p.denominator)
         metrics["train/pg_loss"] = float(masked_mean(pg_mat.detach(), keep & batch.mask))
-        if p.kl_coef > 0:
-            kl_mat = ref_kl_term(batch, p)                                    # [B, T]
-            loss = loss + p.kl_coef * batch.aggregate(kl_mat, p.loss_agg_mode)
-            metrics["train/kl"] = float(masked_mean(kl_mat.detach(), batch.mask))
+        loss = add_ref_kl(batch, p, loss, metrics)
         metrics["method/keep_frac"] = float(masked_mean(keep.float(), batch.mask))
         return LossOutput(loss, metrics)

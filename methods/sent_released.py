@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from methods.base import ConfigError, LossMethod, LossOutput, PolicyBatch, RefKLParams, SelectionParams, hp
-from methods.common import bottom_frac_mask, frac_count, masked_mean, ref_kl_term, unclipped_surrogate
+from methods.common import add_ref_kl, frac_count, masked_mean, unclipped_surrogate
 from methods.registry import register
 
 
@@ -67,9 +67,6 @@ class SentReleased(LossMethod):
     version = 1
     paper = "SENT released code (zldscr0/SENT@2a7c40f, compute_policy_loss_low_entropy_kl_cov_v2)"
     default_curriculum = "semantic_entropy"
-
-    def requires_ref(self) -> bool:
-        return self.params.kl_coef > 0
 
     def selection_keys(self):
         return ("high", "lowcov")
@@ -114,8 +111,5 @@ class SentReleased(LossMethod):
                    "method/high_cov_frac": float(masked_mean(sel["high"].float(), batch.mask)),
                    "method/low_cov_frac": float(masked_mean(sel["lowcov"].float(), batch.mask)),
                    "method/ppo_kl": float(masked_mean(abs_kl.detach(), batch.mask))}
-        if p.kl_coef > 0:
-            kl_mat = ref_kl_term(batch, p)                                    # [B, T]
-            loss = loss + p.kl_coef * batch.aggregate(kl_mat, p.loss_agg_mode)
-            metrics["train/kl"] = float(masked_mean(kl_mat.detach(), batch.mask))
+        loss = add_ref_kl(batch, p, loss, metrics)
         return LossOutput(loss, metrics)

@@ -30,9 +30,6 @@ class Calm(LossMethod):
     params_cls = CalmParams
     paper = "docs/methods.md worked example (not a real baseline)"
 
-    def requires_ref(self) -> bool:
-        return self.params.kl_coef > 0
-
     def selection_keys(self):
         return ("calm",)
 
