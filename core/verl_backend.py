@@ -229,6 +229,11 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
         "actor_rollout_ref.actor.kl_loss_coef": 0.0,
         "actor_rollout_ref.actor.use_kl_loss": bool(method.requires_ref()),
         "actor_rollout_ref.actor.calculate_entropy": True,
+        # every method's update computes entropy with grad: chunk it (no second full [tokens, V] fp32
+        # copy; benchmarks/bench_methods.py) and recompute it in the backward instead of storing it
+        "actor_rollout_ref.actor.entropy_from_logits_with_chunking": True,
+        "actor_rollout_ref.actor.entropy_from_logits_chunk_size": int(_sel(cfg, "backend.entropy_chunk_size", 512)),
+        "actor_rollout_ref.actor.entropy_checkpointing": True,
         # --- reference (forward only) ---
         "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": _micro(cfg, "log_prob_micro_batch_size_per_gpu", 8),
         "actor_rollout_ref.ref.fsdp_config.param_offload": bool(_sel(cfg, "model.verl.ref_param_offload", True)),

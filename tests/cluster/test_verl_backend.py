@@ -53,6 +53,9 @@ def test_dry_run_plan_every_method_and_model(method, model, tmp_path):
     assert a.entropy_coeff == 0 and a.kl_loss_coef == 0
     assert a.use_kl_loss is m.requires_ref()
     assert a.calculate_entropy is True
+    # entropy with grad in every update: chunked and recomputed in the backward (no full [tokens, V] copy)
+    assert a.entropy_from_logits_with_chunking is True and a.entropy_checkpointing is True
+    assert a.entropy_from_logits_chunk_size == 512
     assert a.policy_loss._target_ == "core.verl_plugin.HarnessPolicyLossConfig"
     assert a.policy_loss.loss_mode == "harness"  # never verl's 'vanilla' by accident
     assert a.policy_loss.method == method
