@@ -33,10 +33,12 @@ trap cleanup EXIT
 
 # The embedded smoke sweep (preset=smoke: CI-sized model and run) through the SLURM launcher.
 APP=(python sweep.py)
-# (a smaller evaluation than the smoke preset's, to keep CI short; 12 steps so that a run can be
-# interrupted between its step-2 checkpoint and its end)
-STEPS=12
-COMMON=(preset=smoke runs_root="$WORK/runs" "eval.benchmarks=[synth_1,synth_6]" eval.limit=2 train.steps=$STEPS)
+# (a smaller evaluation than the smoke preset's, to keep CI short; 40 steps (~0.2 s each) so that
+# both array tasks, which start a few seconds apart, can be interrupted between their step-2
+# checkpoint and their end: with 12 steps the first task sometimes finished before the second began)
+STEPS=40
+COMMON=(preset=smoke runs_root="$WORK/runs" "eval.benchmarks=[synth_1,synth_6]" eval.limit=2 eval.every=10
+        train.steps=$STEPS)
 SLURM=(hydra/launcher=slurm hydra.launcher.partition=debug hydra.launcher.cpus_per_task=1 hydra.launcher.mem_gb=2
        hydra.launcher.timeout_min=30)
 rdir() {  # rdir <sweep> <method>: the run directory (its name also carries the eval overrides)
