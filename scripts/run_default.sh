@@ -6,6 +6,7 @@
 #   RUNS_ROOT=runs SEEDS=0,1,2 OUT=paper_figs/ bash scripts/run_default.sh [extra Hydra overrides]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/ensure_installed.sh
 RUNS_ROOT="${RUNS_ROOT:-runs}"
 SEEDS="${SEEDS:-0,1,2}"
 OUT="${OUT:-paper_figs/}"
