@@ -14,7 +14,6 @@ trainer's :class:`LossConfig`, which has the same attributes.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -23,7 +22,7 @@ import torch
 
 from methods import ConfigError, LossMethod, PolicyBatch, build_method
 
-__all__ = ["harness_loss", "LossConfig", "method_from_config", "validate_actor_config", "precompute_selection",
+__all__ = ["harness_loss", "LossConfig", "MethodSpec", "method_from_config", "validate_actor_config", "precompute_selection",
            "metric_values", "SELECTION_PREFIX"]
 
 #: data keys that carry batch-scope selections: ``sel_<name>`` -> bool [B, T]
@@ -113,7 +112,7 @@ def validate_actor_config(config: Any, method: LossMethod | None = None) -> Loss
     return method
 
 
-def _to_padded(t: torch.Tensor | None, data: Any, like: torch.Tensor | None = None) -> torch.Tensor | None:
+def _to_padded(t: torch.Tensor | None, data: Any) -> torch.Tensor | None:
     if t is None:
         return None
     if t.is_nested:
@@ -222,8 +221,3 @@ def precompute_selection(method: LossMethod, *, old_log_prob: torch.Tensor, adva
                         entropy=old_entropy, old_entropy=old_entropy)
     sel = method.select(batch)
     return {SELECTION_PREFIX + k: v.to(torch.bool) for k, v in sel.items()}
-
-
-def spec_dict(method: LossMethod) -> dict[str, Any]:
-    """The method's full hyperparameters (defaults resolved), for configs and meta.json."""
-    return {"name": method.name, "version": method.version, **dataclasses.asdict(method.params)}

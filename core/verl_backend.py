@@ -34,10 +34,8 @@ the config and the launch commands, on a CPU machine, without writing anything.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import importlib.util
 import json
-import math
 import os
 import shlex
 import subprocess

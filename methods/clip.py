@@ -55,8 +55,10 @@ class Clip(LossMethod):
         return pg1, pg2
 
     def select(self, batch: PolicyBatch):
+        return self._pick(batch, *self._ppo_parts(batch))
+
+    def _pick(self, batch: PolicyBatch, pg1: torch.Tensor, pg2: torch.Tensor) -> dict[str, torch.Tensor]:
         p = self.params
-        pg1, pg2 = self._ppo_parts(batch)
         m = batch.mask
         cov = covariance(batch.log_prob, batch.advantages, m)                 # [B, T]
         eligible = m & ~(pg2 > pg1) & (cov > p.cov_lb) & (cov < p.cov_ub)     # [B, T]
@@ -70,17 +72,12 @@ class Clip(LossMethod):
 
     def compute(self, batch: PolicyBatch) -> LossOutput:
         p = self.params
-        detach = self.selections(batch)["detach"]                             # [B, T] bool
-        pg1, pg2 = self._ppo_parts(batch)
+        pg1, pg2 = self._ppo_parts(batch)                                     # [B, T] each, computed once
+        sel = self._pick(batch, pg1, pg2) if p.scope == "micro" else self.selections(batch)
+        detach = sel["detach"]                                                 # [B, T] bool
         pg_mat = torch.maximum(pg1, pg2) * (~detach).float()                  # [B, T]
-        keep = batch.mask & ~detach
-        if p.denominator == "all":
-            pg = batch.aggregate(pg_mat, p.loss_agg_mode)
-        else:
-            pg = batch.aggregate_selected(pg_mat, p.loss_agg_mode, keep, "selected")
-        loss = pg
+        pg = batch.aggregate_selected(pg_mat, p.loss_agg_mode, batch.mask & ~detach, p.denominator)
         metrics = {"train/pg_loss": float(masked_mean(pg_mat.detach(), batch.mask)),
                    "method/clip_frac": float(masked_mean(detach.float(), batch.mask)),
                    "method/ppo_kl": float(masked_mean(-(batch.log_prob - batch.old_log_prob).detach(), batch.mask))}
-        loss = add_ref_kl(batch, p, loss, metrics)
-        return LossOutput(loss, metrics)
+        return LossOutput(add_ref_kl(batch, p, pg, metrics), metrics)
