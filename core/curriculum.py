@@ -384,12 +384,6 @@ def _read_cache(path: Path, header: Mapping[str, Any], ids: Sequence[str]) -> li
 # Scoring
 # ---------------------------------------------------------------------------------------------
 
-def _grade_all(grader, responses: list[str], golds: list[str], workers: int = 1):
-    if hasattr(grader, "grade_many"):
-        return grader.grade_many(responses, golds, workers=workers) if workers > 1 else grader.grade_many(responses, golds)
-    return [grader.grade(r, g) for r, g in zip(responses, golds)]
-
-
 def _validate_items(items: Sequence[PromptItem]) -> None:
     if not items:
         raise CurriculumError("no training prompts to score")
@@ -490,6 +484,8 @@ def _sample_records(generator, prompts: Sequence[PromptItem], grader, *, m: int,
     """Generate, grade and cluster: one record per prompt with the rule-independent cluster labels."""
     from tqdm.auto import tqdm
 
+    from core.grading import grade_all
+
     equivalent = grader_equivalence(grader)
     records: list[dict] = []
     bar = tqdm(total=len(prompts), desc=f"semantic entropy (M={m})", unit="prompt", disable=not progress)
@@ -505,7 +501,7 @@ def _sample_records(generator, prompts: Sequence[PromptItem], grader, *, m: int,
                 raise CurriculumError("the generator returns no log-probabilities, which the likelihood variants "
                                       "need; build it with log-probs on (VLLMGenerator(..., logprobs=True)) or use "
                                       "variant='count'")
-            grades = _grade_all(grader, [g.text for gs in gens for g in gs], [p.gold for p in batch for _ in range(m)],
+            grades = grade_all(grader, [g.text for gs in gens for g in gs], [p.gold for p in batch for _ in range(m)],
                                 grade_workers)
             for i, (p, gs) in enumerate(zip(batch, gens)):
                 gr = grades[i * m:(i + 1) * m]
