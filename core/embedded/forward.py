@@ -79,11 +79,15 @@ class KVCache:
     v: torch.Tensor
     valid: torch.Tensor
     length: int = 0
+    cos: torch.Tensor | None = None   # [t_max, D] RoPE table by position (computed once per cache)
+    sin: torch.Tensor | None = None
 
     @classmethod
     def empty(cls, w: QwenWeights, batch: int, t_max: int) -> "KVCache":
         shape = (len(w.layers), batch, w.n_kv, t_max, w.head_dim)
-        return cls(torch.empty(shape), torch.empty(shape), torch.zeros(batch, t_max, dtype=torch.bool))
+        cos, sin = _rope_table(w, torch.arange(t_max).unsqueeze(0))          # [1, 1, t_max, D]
+        return cls(torch.empty(shape), torch.empty(shape), torch.zeros(batch, t_max, dtype=torch.bool),
+                   cos=cos[0, 0], sin=sin[0, 0])
 
 
 def positions_from_valid(valid: torch.Tensor) -> torch.Tensor:
@@ -92,7 +96,15 @@ def positions_from_valid(valid: torch.Tensor) -> torch.Tensor:
 
 
 def _rms(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
-    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+    """Qwen2's RMSNorm, ``w * x / sqrt(mean(x^2) + eps)``, as one fused op (fp32 throughout)."""
+    return F.rms_norm(x, w.shape, w, eps)
+
+
+def _rope_table(w: "QwenWeights", pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin ``[B, 1, S, D]`` of RoPE at positions ``pos`` ``[B, S]`` (as transformers computes them)."""
+    freqs = pos.unsqueeze(-1).float() * w.inv_freq                           # [B, S, D/2]
+    emb = torch.cat((freqs, freqs), dim=-1).unsqueeze(1)                      # [B, 1, S, D]
+    return emb.cos(), emb.sin()
 
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -111,9 +123,11 @@ def forward(w: QwenWeights, ids: torch.Tensor, pos: torch.Tensor, valid: torch.T
     """
     B, S = ids.shape
     H, Hkv, D = w.n_heads, w.n_kv, w.head_dim
-    freqs = pos.unsqueeze(-1).float() * w.inv_freq                           # [B, S, D/2]
-    emb = torch.cat((freqs, freqs), dim=-1).unsqueeze(1)                      # [B, 1, S, D]
-    cos, sin = emb.cos(), emb.sin()
+    decode = S == 1 and cache is not None
+    if cache is not None and cache.cos is not None:                           # the cache's RoPE table
+        cos, sin = cache.cos[pos].unsqueeze(1), cache.sin[pos].unsqueeze(1)   # [B, 1, S, D]
+    else:
+        cos, sin = _rope_table(w, pos)
     if cache is None:
         t0, T = 0, S
         key_valid = valid                                                     # [B, T]
@@ -121,11 +135,17 @@ def forward(w: QwenWeights, ids: torch.Tensor, pos: torch.Tensor, valid: torch.T
         t0, T = cache.length, cache.length + S
         cache.valid[:, t0:T] = valid
         key_valid = cache.valid[:, :T]                                        # [B, T]
-    causal = torch.ones(S, T, dtype=torch.bool).tril(diagonal=t0)             # [S, T]
-    # every query may see itself, so a padding query's row is never fully masked (NaN)
-    is_self = torch.arange(T).unsqueeze(0) == (torch.arange(S) + t0).unsqueeze(1)  # [S, T]
-    mask = (causal & (key_valid.unsqueeze(1) | is_self)).unsqueeze(1)         # [B, 1, S, T]
+    if decode:  # one new token: every cached key is earlier, so only validity masks (itself included)
+        mask = key_valid.clone()
+        mask[:, -1] = True                                                    # [B, T]
+    else:
+        causal = torch.ones(S, T, dtype=torch.bool).tril(diagonal=t0)         # [S, T]
+        # every query may see itself, so a padding query's row is never fully masked (NaN)
+        is_self = torch.arange(T).unsqueeze(0) == (torch.arange(S) + t0).unsqueeze(1)  # [S, T]
+        mask = (causal & (key_valid.unsqueeze(1) | is_self)).unsqueeze(1)     # [B, 1, S, T]
 
+    if decode:
+        neg_mask = ~mask[:, None, None, :]                                    # [B, 1, 1, T]
     h = w.embed[ids]                                                          # [B, S, E]
     for li, layer in enumerate(w.layers):
         fused = len(layer) == 7                                               # QwenWeights.fused()
@@ -135,21 +155,20 @@ def forward(w: QwenWeights, ids: torch.Tensor, pos: torch.Tensor, valid: torch.T
             ln1, wq, bq, wk, bk, wv, bv, wo, ln2, wg, wu, wd = layer
         x = _rms(h, ln1, w.eps)                                               # [B, S, E]
         if fused:
-            q, k, v = F.linear(x, wqkv, bqkv).split([H * D, Hkv * D, Hkv * D], dim=-1)
+            qkv = F.linear(x, wqkv, bqkv)                                     # [B, S, (H + 2 Hkv) D]
         else:
-            q, k, v = F.linear(x, wq, bq), F.linear(x, wk, bk), F.linear(x, wv, bv)
-        q = q.reshape(B, S, H, D).transpose(1, 2)                             # [B, H, S, D]
-        k = k.reshape(B, S, Hkv, D).transpose(1, 2)                           # [B, Hkv, S, D]
-        v = v.reshape(B, S, Hkv, D).transpose(1, 2)                           # [B, Hkv, S, D]
-        q, k = _rope(q, cos, sin), _rope(k, cos, sin)
+            qkv = torch.cat([F.linear(x, wq, bq), F.linear(x, wk, bk), F.linear(x, wv, bv)], dim=-1)
+        qkv = qkv.view(B, S, H + 2 * Hkv, D).transpose(1, 2)                  # [B, H + 2 Hkv, S, D]
+        q, k = _rope(qkv[:, :H + Hkv], cos, sin).split([H, Hkv], dim=1)       # [B, H, S, D], [B, Hkv, S, D]
+        v = qkv[:, H + Hkv:]                                                  # [B, Hkv, S, D]
         if cache is not None:
             cache.k[li, :, :, t0:T] = k
             cache.v[li, :, :, t0:T] = v
             k, v = cache.k[li, :, :, :T], cache.v[li, :, :, :T]               # [B, Hkv, T, D]
-        if S == 1 and cache is not None:  # decode: two small matmuls beat SDPA's setup cost
-            qg = q.view(B, Hkv, H // Hkv, D)                                  # [B, Hkv, G, D]
+        if decode:  # two small matmuls beat SDPA's setup cost
+            qg = q.reshape(B, Hkv, H // Hkv, D)                               # [B, Hkv, G, D]
             att = (qg @ k.transpose(-1, -2)) * D ** -0.5                      # [B, Hkv, G, T]
-            att = att.masked_fill(~mask[:, :, 0, :].unsqueeze(2), float("-inf")).softmax(-1)
+            att = att.masked_fill(neg_mask, float("-inf")).softmax(-1)
             o = (att @ v).view(B, H, 1, D)                                    # [B, H, 1, D]
         else:
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=H != Hkv)  # [B, H, S, D]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -14,6 +16,8 @@ from core.embedded.sampler import sample
 from core.generation import Generation
 
 __all__ = ["EmbeddedGenerator", "load_model_file"]
+
+_MEMO_VERSION = 1  # bump when the sampler's output for the same inputs changes
 
 
 def load_model_file(path: str | Path):
@@ -42,16 +46,39 @@ class EmbeddedGenerator:
 
     tokenizer = None  # prompts are plain text (evaluate's prompt_fn must not apply a chat template)
 
-    def __init__(self, model_path: str | None = None, *, model=None, batch_size: int = 512):
+    def __init__(self, model_path: str | None = None, *, model=None, batch_size: int = 512,
+                 memo_dir: str | Path | None = None):
+        """``memo_dir``: reuse (or store) each call's generations there, keyed by everything that
+        determines them except the weights, so give it only for a model that never changes under that
+        directory (the trainer passes the cached base model's directory at step 0)."""
         if (model is None) == (model_path is None):
             raise ValueError("give exactly one of model_path or model")
         self.model = model if model is not None else load_model_file(model_path)
         self.batch_size = int(batch_size)
+        self.memo_dir = Path(memo_dir) if memo_dir is not None else None
 
     def generate(self, prompts: list[str], n: int, *, max_new_tokens: int, temperature: float, top_p: float,
                  seed: int) -> list[list[Generation]]:
         if n < 1:
             raise ValueError(f"n={n} must be >= 1")
+        if self.memo_dir is None:
+            return self._generate(prompts, n, max_new_tokens, temperature, top_p, seed)
+        blob = json.dumps([_MEMO_VERSION, prompts, n, max_new_tokens, temperature, top_p, seed, self.batch_size])
+        path = self.memo_dir / f"{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
+        try:
+            rows = json.loads(path.read_text())
+            return [[Generation(*g) for g in row] for row in rows]
+        except (OSError, ValueError, TypeError):  # absent, or unreadable: generate (and store) again
+            pass
+        out = self._generate(prompts, n, max_new_tokens, temperature, top_p, seed)
+        self.memo_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps([[[g.text, g.num_tokens, g.logprob] for g in row] for row in out]))
+        os.replace(tmp, path)
+        return out
+
+    def _generate(self, prompts: list[str], n: int, max_new_tokens: int, temperature: float, top_p: float,
+                  seed: int) -> list[list[Generation]]:
         w = QwenWeights.of(self.model)
         g = torch.Generator().manual_seed(int(seed))
         rows = [p for p in prompts for _ in range(n)]

@@ -41,10 +41,10 @@ class ModelSpec:
     num_heads: int = 4
     num_kv_heads: int = 2
     max_positions: int = 128
-    sft_steps: int = 800
+    sft_steps: int = 1000
     sft_batch: int = 64
     sft_lr: float = 3e-3
-    sft_slip_frac: float = 0.25
+    sft_slip_per_step: float = 0.1
     sft_seed: int = 0
 
     @classmethod
@@ -65,8 +65,8 @@ class ModelSpec:
                             f"{self.num_heads} with an even head size (RoPE)")
         if self.num_heads % self.num_kv_heads:
             problems.append(f"model.num_heads={self.num_heads} must be a multiple of model.num_kv_heads")
-        if not 0.0 <= self.sft_slip_frac <= 1.0:
-            problems.append(f"model.sft_slip_frac={self.sft_slip_frac} must be in [0, 1]")
+        if not 0.0 <= self.sft_slip_per_step <= 1.0:
+            problems.append(f"model.sft_slip_per_step={self.sft_slip_per_step} must be in [0, 1]")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -76,7 +76,7 @@ class ModelSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-_RECIPE_VERSION = 2  # bump when build/SFT code changes its numbers
+_RECIPE_VERSION = 3  # bump when build/SFT code changes its numbers
 
 
 def build_model(spec: ModelSpec, seed: int = 0):
@@ -124,7 +124,7 @@ def encode_batch(prompts: list[str], responses: list[str] | None = None):
 def _sft_batch(spec: ModelSpec, rng: random.Random):
     level = rng.choice(list(task.LEVELS))  # one level per batch: little padding
     probs = [task.train_problem(rng, levels=(level,)) for _ in range(spec.sft_batch)]
-    targets = [task.sft_target(p, rng, spec.sft_slip_frac)[0] for p in probs]
+    targets = [task.sft_target(p, rng, spec.sft_slip_per_step)[0] for p in probs]
     return encode_batch([task.prompt_text(p.question) for p in probs], targets)
 
 

@@ -28,7 +28,7 @@ __all__ = [
     "make_problem", "benchmark_problems", "train_problem", "solution", "sft_target", "prompt_text", "register",
 ]
 
-TASK_VERSION = 2
+TASK_VERSION = 3
 """Bumped whenever problems, targets or the tokenizer change (it is part of the base-model cache key)."""
 
 #: difficulty level -> (number of terms, largest term). synth_1 is the easiest.
@@ -47,7 +47,7 @@ class Tokenizer:
     """A fixed vocabulary: ``<pad> <s> </s>``, the digits, ``+ = , \\n``, ``\\boxed{`` and ``}``."""
 
     SPECIALS = ("<pad>", "<s>", "</s>")
-    PIECES = tuple("0123456789") + ("+", "=", ",", "\n", "\\boxed{", "}")
+    PIECES = tuple("0123456789") + ("+", "=", ",", "|", "\n", "\\boxed{", "}")
 
     def __init__(self) -> None:
         self.tokens = list(self.SPECIALS + self.PIECES)
@@ -122,45 +122,92 @@ def prompt_text(question: str) -> str:
     return question + "\n"
 
 
+def _rest(values: list[int]) -> str:
+    return "|" + "".join(map(str, values)) if values else ""
+
+
+def _render(first: int, steps: list[tuple[int, int, list[int]]]) -> str:
+    """``first`` then steps ``(term, result, remaining)``: ``a+b=c|rest,...,\\boxed{c}``."""
+    out, acc = [], first
+    for term, res, rest in steps:
+        out.append(f"{acc}+{term}={res}{_rest(rest)}")
+        acc = res
+    return ",".join(out) + f",\\boxed{{{acc}}}"
+
+
+def _check_terms(terms) -> None:
+    if len(terms) < 2 or any(not 0 <= int(t) <= 9 for t in terms):
+        raise ValueError(f"a synth problem has at least two one-digit terms, got {tuple(terms)}")
+
+
+def _remaining(terms, struck) -> list[int]:
+    """The question's terms minus ``struck`` (a multiset), in the question's order."""
+    rest = list(terms)
+    for v in struck:
+        rest.remove(v)
+    return rest
+
+
 def solution(terms, order=None) -> str:
-    """A correct solution adding ``terms`` in ``order`` (indices; default: as given)."""
+    """A correct solution adding ``terms`` in ``order`` (indices; default: as given).
+
+    Each step writes the terms still to add after it (``|`` then their digits, in the question's
+    order; a value that occurs twice loses its first occurrence), so which terms are used is visible
+    locally and a small model need not track it over the whole solution.
+    """
+    _check_terms(terms)
     order = list(range(len(terms))) if order is None else list(order)
-    steps, acc = [], terms[order[0]]
-    for j in order[1:]:
-        steps.append(f"{acc}+{terms[j]}={acc + terms[j]}")
+    if sorted(order) != list(range(len(terms))):
+        raise ValueError(f"order={order} is not a permutation of the {len(terms)} term indices")
+    first = terms[order[0]]
+    steps, acc = [], first
+    for n, j in enumerate(order[1:], 2):
         acc += terms[j]
-    return ",".join(steps) + f",\\boxed{{{acc}}}"
+        steps.append((terms[j], acc, _remaining(terms, [terms[i] for i in order[:n]])))
+    return _render(first, steps)
 
 
-def sft_target(problem: Problem, rng: random.Random, slip_frac: float) -> tuple[str, bool]:
-    """An SFT target for ``problem``: a uniformly random route, and with probability ``slip_frac``
-    one injected mistake that the rest of the solution carries forward consistently.
+def sft_target(problem: Problem, rng: random.Random, slip_per_step: float) -> tuple[str, int]:
+    """An SFT target for ``problem``: a uniformly random route in which each step, independently
+    with probability ``slip_per_step``, carries an injected mistake that the rest of the solution
+    carries forward consistently. Longer problems have more steps, so more chances to slip: the
+    targets themselves get harder with the number of terms, as longer reasoning chains do.
 
-    Mistakes (equally likely): a partial sum off by a small amount (a "carry slip"), a term
-    dropped, or a term added twice. Returns ``(target, has_mistake)``.
+    Mistakes (equally likely): a partial sum off by 1 or 10 (a "carry slip"); a term dropped (struck
+    from the remaining terms without being added); a term added twice (added but not struck, so it
+    is added again later). Returns ``(target, number of mistakes)``.
     """
     terms = list(problem.terms)
+    _check_terms(terms)
+    if not 0.0 <= slip_per_step <= 1.0:
+        raise ValueError(f"slip_per_step={slip_per_step} must be in [0, 1]")
     order = list(range(len(terms)))
     rng.shuffle(order)
-    if rng.random() >= slip_frac:
-        return solution(terms, order), False
-    kind = rng.randrange(3)
-    if kind == 1 and len(order) > 2:            # drop a term (never one of the first pair)
-        order.pop(rng.randrange(2, len(order)))
-        return solution(terms, order), True
-    if kind == 2:                               # add a term twice
-        order.insert(rng.randrange(2, len(order) + 1), order[rng.randrange(len(order))])
-        return solution(terms, order), True
-    # carry slip: one partial sum off by +-1, +-10 (the rest continues from the wrong value)
-    steps, acc = [], terms[order[0]]
-    bad = rng.randrange(1, len(order))
-    for i, j in enumerate(order[1:], 1):
-        res = acc + terms[j]
-        if i == bad:
-            res = max(0, res + rng.choice((-10, -1, 1, 10)))
-        steps.append(f"{acc}+{terms[j]}={res}")
+    if slip_per_step == 0.0:
+        return solution(terms, order), 0
+    queue = [terms[j] for j in order]                     # values in the order they will be taken
+    first = queue.pop(0)
+    struck = [first]                                      # values struck from the question so far
+    steps, acc, mistakes = [], first, 0
+    while queue:
+        term = queue.pop(0)
+        res = acc + term
+        struck.append(term)
+        if rng.random() < slip_per_step:
+            mistakes += 1
+            kind = rng.randrange(3)
+            if kind == 1 and len(struck) < len(terms):    # drop: strike another term, never add it
+                gone = rng.choice(_remaining(terms, struck))
+                struck.append(gone)
+                queue.remove(gone)
+            elif kind == 2 and mistakes <= 2:             # double: add the term but do not strike it
+                struck.pop()                              # (at most twice: the solution stays finite)
+                queue.insert(rng.randrange(len(queue) + 1), term)
+            else:                                         # a carry slip (or a drop with nothing left)
+                res = max(0, res + rng.choice((-10, -1, 1, 10)))
+        steps.append((term, res, _remaining(terms, struck)))
         acc = res
-    return ",".join(steps) + f",\\boxed{{{acc}}}", True
+    return _render(first, steps), mistakes
 
 
 def _stream_rng(*parts) -> random.Random:

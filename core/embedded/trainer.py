@@ -38,7 +38,7 @@ import torch
 from core.embedded import task
 from core.embedded.forward import QwenWeights, forward, positions_from_valid
 from core.embedded.generator import EmbeddedGenerator, prompt_fn
-from core.embedded.model import ModelSpec, base_model, encode_batch
+from core.embedded.model import ModelSpec, base_model, cache_root, encode_batch
 from core.embedded.sampler import Rollout, sample
 from core.runlog import RunLog
 
@@ -64,9 +64,10 @@ class TrainSpec:
     lr: float = 5e-5
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    max_response_len: int = 80
+    max_response_len: int = 96
     log_every: int = 5
     checkpoint_every: int = 10
+    length_buckets: int = 4
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any]) -> "TrainSpec":
@@ -94,6 +95,8 @@ class TrainSpec:
             p.append(f"train.lr={self.lr} must be > 0")
         if self.max_response_len < 1:
             p.append(f"train.max_response_len={self.max_response_len} must be >= 1")
+        if self.length_buckets < 1:
+            p.append(f"train.length_buckets={self.length_buckets} must be >= 1")
         if self.log_every < 1 or self.checkpoint_every < 1:
             p.append("train.log_every and train.checkpoint_every must be >= 1")
         if p:
@@ -102,6 +105,11 @@ class TrainSpec:
 
 def _seed_of(*parts) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") & ((1 << 63) - 1)
+
+
+def _n_final(ev: Mapping[str, Any]) -> int:
+    """``eval.n_final`` (samples per problem at step 0 and the last step); null means ``eval.n``."""
+    return int(ev["n"]) if ev.get("n_final") is None else int(ev["n_final"])
 
 
 def _task_overrides() -> list[str]:
@@ -124,23 +132,44 @@ def _plain(cfg) -> dict:
 # One step's pieces
 # ---------------------------------------------------------------------------------------------
 
-def policy_outputs(w: QwenWeights, roll: Rollout, rows: slice | None = None, want_entropy: bool = True):
-    """Log-probs ``[b, T]`` (and entropies) of the rollout's responses under ``w`` (grad if enabled)."""
-    rows = rows or slice(None)
-    pv, rm = roll.prompt_valid[rows], roll.mask[rows]
-    # only the columns these rows use: their longest prompt and their longest response
+def _outputs(w: QwenWeights, roll: Rollout, idx: torch.Tensor, want_entropy: bool):
+    """Log-probs and entropies ``[len(idx), T]`` of rows ``idx``, computed on only the columns these
+    rows use (their longest prompt and response) and padded back to the batch's width ``T``."""
+    pv, rm = roll.prompt_valid[idx], roll.mask[idx]
     p0 = int(pv.any(0).long().argmax())                                       # first column with a prompt token
     T_all, T = roll.response.shape[1], max(1, int(rm.sum(-1).max()))
-    ids = torch.cat([roll.prompt_ids[rows, p0:], roll.response[rows, :T]], dim=1)  # [b, P+T]
+    resp = roll.response[idx, :T]
+    ids = torch.cat([roll.prompt_ids[idx, p0:], resp], dim=1)                 # [b, P+T]
     valid = torch.cat([pv[:, p0:], rm[:, :T]], dim=1)                         # [b, P+T]
     P = pv.shape[1] - p0
     logits = forward(w, ids[:, :-1], positions_from_valid(valid)[:, :-1], valid[:, :-1])[:, P - 1:]  # [b, T, V]
     logp = torch.log_softmax(logits, dim=-1)                                  # [b, T, V]
-    lp = logp.gather(-1, roll.response[rows, :T].unsqueeze(-1)).squeeze(-1)  # [b, T]
+    lp = logp.gather(-1, resp.unsqueeze(-1)).squeeze(-1)                     # [b, T]
     ent = -(logp.exp() * logp).sum(-1) if want_entropy else None              # [b, T]
     if T < T_all:  # back to the batch's width (zeros outside the mask)
         lp = torch.nn.functional.pad(lp, (0, T_all - T))
         ent = torch.nn.functional.pad(ent, (0, T_all - T)) if ent is not None else None
+    return lp, ent
+
+
+def policy_outputs(w: QwenWeights, roll: Rollout, rows: slice | None = None, want_entropy: bool = True,
+                   buckets: int = 1):
+    """Log-probs ``[b, T]`` (and entropies) of the rollout's responses under ``w`` (grad if enabled).
+
+    ``buckets > 1`` runs the forward pass on that many groups of rows sorted by length, each trimmed
+    to its own longest sequence, and puts the rows back in order: less padding, the same values (up
+    to float rounding). The caller computes the loss once over all rows, so nothing about the loss
+    or a method's token selection depends on the grouping.
+    """
+    idx = torch.arange(roll.response.shape[0])[rows or slice(None)]           # [b]
+    if buckets <= 1 or len(idx) < 2 * buckets:
+        return _outputs(w, roll, idx, want_entropy)
+    length = roll.prompt_valid[idx].sum(-1) + roll.mask[idx].sum(-1)          # [b]
+    perm = torch.argsort(length, stable=True)                                 # shortest first
+    outs = [_outputs(w, roll, idx[part], want_entropy) for part in perm.chunk(buckets)]
+    inv = torch.argsort(perm)                                                 # back to the order of idx
+    lp = torch.cat([o[0] for o in outs])[inv]
+    ent = torch.cat([o[1] for o in outs])[inv] if want_entropy else None
     return lp, ent
 
 
@@ -193,6 +222,13 @@ class _Run:
         ev = c["eval"]
         if int(ev["n"]) < 1 or int(ev["every"]) < 1 or int(ev["max_new_tokens"]) < 1:
             raise ValueError("eval.n, eval.every and eval.max_new_tokens must be >= 1")
+        n_final = _n_final(ev)
+        if n_final < 1:
+            raise ValueError(f"eval.n_final={ev.get('n_final')} must be >= 1 (or null: the same as eval.n)")
+        too_big = [k for k in ev["k"] if int(k) > max(int(ev["n"]), n_final)]
+        if too_big:
+            raise ValueError(f"eval.k={list(ev['k'])}: k={too_big} exceed the samples per problem (eval.n={ev['n']}, "
+                             f"eval.n_final={n_final}); pass@k needs k <= n. Raise eval.n_final or drop those ks.")
         self.rl = RunLog(run_dir)
         self.ckpt_path = self.rl.dir / "checkpoints" / "last.pt"
 
@@ -259,14 +295,26 @@ class _Run:
         self.ref_w = QwenWeights.of(self.ref_model)
 
     # ---- evaluation --------------------------------------------------------------------------
+    def _eval_n(self, step: int) -> tuple[int, tuple[int, ...]]:
+        """Samples per problem at ``step`` (``eval.n_final`` at step 0 and the last step, the two that
+        the tables read; ``eval.n`` in between) and the ks of ``eval.k`` that this n admits."""
+        ev = self.cfg["eval"]
+        n = _n_final(ev) if step in (0, self.train.steps) else int(ev["n"])
+        return n, tuple(k for k in ev["k"] if int(k) <= n)
+
     def _evaluate(self, step: int) -> dict:
         from core.evaluation import evaluate
 
         ev = self.cfg["eval"]
+        n, ks = self._eval_n(step)
         t0 = time.time()
-        out = evaluate(EmbeddedGenerator(model=self.policy), list(ev["benchmarks"]), run_dir=self.rl.dir,
-                       eval_step=step, n=int(ev["n"]), max_new_tokens=int(ev["max_new_tokens"]), temperature=1.0,
-                       top_p=1.0, seed=_seed_of("eval", self.seed, step), k=tuple(ev["k"]),
+        # At step 0 the policy is the cached base model itself: its generations are shared by every run
+        # of the same seed and evaluation settings (8 methods evaluate the same model), so they are
+        # memoised next to the base model. Later steps always sample.
+        memo = cache_root() / "base" / self.model_spec.key() / "eval_step0" if step == 0 else None
+        out = evaluate(EmbeddedGenerator(model=self.policy, memo_dir=memo), list(ev["benchmarks"]), run_dir=self.rl.dir,
+                       eval_step=step, n=n, max_new_tokens=int(ev["max_new_tokens"]), temperature=1.0,
+                       top_p=1.0, seed=_seed_of("eval", self.seed, step), k=ks,
                        limit=ev.get("limit"), prompt_fn=prompt_fn, progress=False, grade_workers=1)
         self.log(f"[{self.rl.dir.name}] eval step {step}: " +
                  " ".join(f"{b}={v['pass@1']:.2f}" for b, v in out.items()) + f" ({time.time() - t0:.1f} s)")
@@ -305,7 +353,7 @@ class _Run:
         ref_lp = None
         if self.ref_w is not None:
             with torch.no_grad():
-                ref_lp, _ = policy_outputs(self.ref_w.fused(), roll, want_entropy=False)
+                ref_lp, _ = policy_outputs(self.ref_w.fused(), roll, want_entropy=False, buckets=2 * tr.length_buckets)
         sel = precompute_selection(self.method, old_log_prob=roll.log_prob, advantages=adv,
                                    response_mask=roll.mask, old_entropy=roll.entropy)
         t_roll = time.time() - t0
@@ -317,7 +365,7 @@ class _Run:
         self.policy.train()
         for s in range(0, B, mb):
             r = slice(s, s + mb)
-            lp, ent = policy_outputs(self.w, roll, r)                          # [mb, T] with grad
+            lp, ent = policy_outputs(self.w, roll, r, buckets=tr.length_buckets)  # [mb, T] with grad
             m = roll.mask[r]
             data = {"response_mask": mask_f[r], "old_log_probs": roll.log_prob[r], "advantages": adv[r],
                     "old_entropy": roll.entropy[r], "dp_size": 1, "batch_num_tokens": int(m.sum()),
@@ -373,7 +421,8 @@ class _Run:
         for b in ev["benchmarks"]:
             recs = read_samples(self.rl.dir / "samples" / f"{b}.jsonl")
             last = max(r["eval_step"] for r in recs)
-            out[b] = summarize([r for r in recs if r["eval_step"] == last], resolve_ks(ev["k"], int(ev["n"])))
+            n, ks = self._eval_n(last)
+            out[b] = summarize([r for r in recs if r["eval_step"] == last], resolve_ks(ks, n))
         return rec, out
 
     # ---- main --------------------------------------------------------------------------------

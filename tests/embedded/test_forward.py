@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -92,6 +94,29 @@ def test_sampled_log_probs_and_entropies_equal_a_recomputation(model):
         n = int(m.sum())
         assert bool(m[:n].all()) and not bool(m[n:].any())
         assert (r[n - 1] == task.TOKENIZER.eos_id) == bool(fin)
+
+
+def test_length_buckets_change_neither_values_nor_gradients(model):
+    """policy_outputs(buckets=k) runs the forward on length-sorted groups and puts rows back in order."""
+    ids, valid, _ = encode_batch(["1+2\n", "3+4+5+6+7+8\n", "9+1+2\n", "1+1+1+1\n"] * 3)
+    roll = sample(QwenWeights.of(model), ids, valid, max_new_tokens=16, generator=torch.Generator().manual_seed(1))
+    assert len(set(roll.lengths().tolist())) > 2  # rows of different lengths: the grouping matters
+
+    m64 = copy.deepcopy(model).double()  # in float64 the grouping's float32 rounding (~1e-6) vanishes
+
+    def run(buckets):
+        m64.zero_grad(set_to_none=True)
+        lp, ent = policy_outputs(QwenWeights.of(m64), roll, slice(1, 11), buckets=buckets)
+        ((lp * 1.3 + ent) * roll.mask[1:11]).sum().backward()
+        return lp.detach(), ent.detach(), [p.grad.clone() for p in m64.parameters()]
+
+    (lp1, e1, g1), (lp3, e3, g3) = run(1), run(3)
+    assert lp1.shape == lp3.shape == (10, roll.response.shape[1])
+    m = roll.mask[1:11]  # outside the mask the values are padding, and unused
+    torch.testing.assert_close(lp3[m], lp1[m], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(e3[m], e1[m], rtol=1e-12, atol=1e-12)
+    for a, b in zip(g1, g3):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
 
 
 def test_sampling_is_seeded_and_follows_the_distribution(model):

@@ -80,10 +80,14 @@ def test_grid_writes_the_run_log_contract(grid):
         for b in SYNTH:
             recs = [json.loads(x) for x in (d / "samples" / f"{b}.jsonl").read_text().splitlines()]
             assert sorted({r["eval_step"] for r in recs}) == evals
-            assert len(recs) == len(evals) * cfg.eval.limit * cfg.eval.n
+            for s in evals:  # eval.n_final samples at step 0 and the last step (what the tables read)
+                n = cfg.eval.n_final if s in (0, cfg.train.steps) else cfg.eval.n
+                assert sorted((r["problem_id"], r["sample"]) for r in recs if r["eval_step"] == s) == \
+                    sorted((f"{b}/{i}", j) for i in range(cfg.eval.limit) for j in range(n))
             assert set(recs[0]) == {"eval_step", "problem_id", "sample", "correct", "length", "answer"}
         done = json.loads((d / "DONE").read_text())
         assert done["steps"] == cfg.train.steps and set(done["eval"]) == set(SYNTH)
+        assert cfg.eval.n < cfg.eval.n_final and f"pass@{cfg.eval.n_final}" in done["eval"]["synth_1"]
 
 
 def test_relaunch_skips_finished_runs(grid):
@@ -152,6 +156,8 @@ def test_unknown_method_hyperparameter_is_rejected():
     ("train.mini_batch_prompts=3", "must divide"),
     ("model.num_heads=5", "multiple of model.num_heads"),
     ("method.clip_ratio_low=-1", "clip_ratio_low=-1.0 must be >= 0"),
+    ("eval.k=[1,8]", r"k=\[8\] exceed the samples per problem"),
+    ("eval.n_final=0", "eval.n_final=0 must be >= 1"),
 ])
 def test_impossible_sizes_fail_before_training(tmp_path, override, message):
     with pytest.raises(ValueError, match=message):
@@ -197,3 +203,22 @@ def test_embedded_generator_loads_a_checkpoint(grid):
     assert all(0 < g.num_tokens <= 8 and g.logprob <= 0 for o in out for g in o)
     with pytest.raises(ValueError, match="cannot load an embedded model"):
         make_generator("embedded", model_path=str(grid[0]))
+
+
+def test_memoised_generations_equal_fresh_ones_and_survive_a_corrupt_file(grid, tmp_path, monkeypatch):
+    """The step-0 memo (EmbeddedGenerator(memo_dir=...)): same generations as sampling, reused, rebuilt
+    when its file is damaged."""
+    from core.embedded.generator import EmbeddedGenerator
+
+    ckpt = str(grid[0] / "method=grpo,preset=smoke,seed=0/checkpoints/last.pt")
+    kw = dict(max_new_tokens=8, temperature=1.0, top_p=1.0, seed=5)
+    fresh = EmbeddedGenerator(ckpt).generate(["1+2+3\n", "4+5+6\n"], 3, **kw)
+    memo = EmbeddedGenerator(ckpt, memo_dir=tmp_path / "memo")
+    assert memo.generate(["1+2+3\n", "4+5+6\n"], 3, **kw) == fresh
+    (path,) = (tmp_path / "memo").glob("*.json")
+    monkeypatch.setattr(EmbeddedGenerator, "_generate", lambda *a, **k: pytest.fail("sampled again"))
+    assert memo.generate(["1+2+3\n", "4+5+6\n"], 3, **kw) == fresh  # read back, not sampled
+    monkeypatch.undo()
+    path.write_text('[["truncated')
+    assert memo.generate(["1+2+3\n", "4+5+6\n"], 3, **kw) == fresh
+    assert json.loads(path.read_text())  # rewritten whole
