@@ -61,7 +61,7 @@ class TrainSpec:
     batch_prompts: int = 8
     group_size: int = 8
     mini_batch_prompts: int = 4
-    lr: float = 5e-5
+    lr: float = 1e-4
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     max_response_len: int = 96
