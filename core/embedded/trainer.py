@@ -297,10 +297,11 @@ class _Run:
     # ---- evaluation --------------------------------------------------------------------------
     def _eval_n(self, step: int) -> tuple[int, tuple[int, ...]]:
         """Samples per problem at ``step`` (``eval.n_final`` at step 0 and the last step, the two that
-        the tables read; ``eval.n`` in between) and the ks of ``eval.k`` that this n admits."""
+        the tables read; ``eval.n`` in between) and the ks of ``eval.k`` that this n admits (pass@1 when
+        none does: the DONE summary needs one; analysis recomputes every k from the samples)."""
         ev = self.cfg["eval"]
         n = _n_final(ev) if step in (0, self.train.steps) else int(ev["n"])
-        return n, tuple(k for k in ev["k"] if int(k) <= n)
+        return n, tuple(int(k) for k in ev["k"] if int(k) <= n) or (1,)
 
     def _evaluate(self, step: int) -> dict:
         from core.evaluation import evaluate

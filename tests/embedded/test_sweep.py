@@ -222,3 +222,14 @@ def test_memoised_generations_equal_fresh_ones_and_survive_a_corrupt_file(grid, 
     path.write_text('[["truncated')
     assert memo.generate(["1+2+3\n", "4+5+6\n"], 3, **kw) == fresh
     assert json.loads(path.read_text())  # rewritten whole
+
+
+def test_evaluation_sizes_per_step(tmp_path):
+    """eval.n_final at step 0 and the last step, eval.n in between; each step summarises the ks its n
+    admits (pass@1 when none does)."""
+    run = trainer._Run(smoke("eval.n=2", "eval.n_final=8", "eval.k=[1,2,8]", "train.steps=6"), tmp_path / "r")
+    assert [run._eval_n(s) for s in (0, 2, 6)] == [(8, (1, 2, 8)), (2, (1, 2)), (8, (1, 2, 8))]
+    run = trainer._Run(smoke("eval.n=2", "eval.n_final=8", "eval.k=[8]", "train.steps=6"), tmp_path / "s")
+    assert run._eval_n(2) == (2, (1,))
+    run = trainer._Run(smoke("eval.n=3", "eval.n_final=null", "eval.k=[1,2]"), tmp_path / "t")
+    assert run._eval_n(0) == run._eval_n(1) == (3, (1, 2))  # null: eval.n everywhere
