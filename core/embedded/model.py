@@ -46,6 +46,7 @@ class ModelSpec:
     sft_lr: float = 3e-3
     sft_slip_per_step: float = 0.1
     sft_seed: int = 0
+    sft_threads: int = 1
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any]) -> "ModelSpec":
@@ -57,7 +58,7 @@ class ModelSpec:
     def validate(self) -> None:
         problems = []
         for f in ("hidden_size", "num_layers", "intermediate_size", "num_heads", "num_kv_heads", "max_positions",
-                  "sft_steps", "sft_batch"):
+                  "sft_steps", "sft_batch", "sft_threads"):
             if int(getattr(self, f)) < 1:
                 problems.append(f"model.{f}={getattr(self, f)} must be >= 1")
         if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
@@ -212,11 +213,18 @@ def base_model(spec: ModelSpec, progress: bool = True, log=print):
             model = _load_cached(d, spec)
             if model is not None:
                 return model
-            log(f"[embedded] building the base model {spec.key()} ({spec.sft_steps} SFT steps); cached in {d}")
+            log(f"[embedded] building the base model {spec.key()} ({spec.sft_steps} SFT steps, "
+                f"{spec.sft_threads} thread(s)); cached in {d}")
             t0 = time.time()
-            model = build_model(spec)
-            stats = sft(model, spec, progress=progress)
-            stats["sft_eval_loss_correct"] = sft_eval_loss(model)
+            # the thread count changes float summation order, hence the weights: it is part of the spec
+            threads = torch.get_num_threads()
+            torch.set_num_threads(spec.sft_threads)
+            try:
+                model = build_model(spec)
+                stats = sft(model, spec, progress=progress)
+                stats["sft_eval_loss_correct"] = sft_eval_loss(model)
+            finally:
+                torch.set_num_threads(threads)
             tmp = d / f"model.pt.tmp{os.getpid()}"
             torch.save(model.state_dict(), tmp)
             os.replace(tmp, d / "model.pt")

@@ -233,3 +233,26 @@ def test_evaluation_sizes_per_step(tmp_path):
     assert run._eval_n(2) == (2, (1,))
     run = trainer._Run(smoke("eval.n=3", "eval.n_final=null", "eval.k=[1,2]"), tmp_path / "t")
     assert run._eval_n(0) == run._eval_n(1) == (3, (1, 2))  # null: eval.n everywhere
+
+
+def test_base_model_is_built_with_its_own_thread_count(tmp_path, monkeypatch):
+    """The thread count changes float summation order, hence the weights: the build uses
+    model.sft_threads whatever the caller set, and gives the caller its own count back."""
+    from core.embedded import model as M
+
+    seen = []
+    real_sft = M.sft
+    monkeypatch.setattr(M, "sft", lambda m, spec, progress=True: seen.append(torch.get_num_threads())
+                        or real_sft(m, spec, progress))
+    spec = ModelSpec(hidden_size=16, num_layers=1, intermediate_size=32, num_heads=2, num_kv_heads=1, sft_steps=2,
+                     sft_batch=4, sft_threads=1)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setenv("SENT_HARNESS_CACHE", str(tmp_path))
+        M.base_model(spec, progress=False)
+        assert seen == [1] and torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="sft_threads=0 must be >= 1"):
+            ModelSpec(sft_threads=0).validate()
+    finally:
+        torch.set_num_threads(before)
