@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -72,8 +73,9 @@ class EmbeddedGenerator:
             pass
         out = self._generate(prompts, n, max_new_tokens, temperature, top_p, seed)
         self.memo_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps([[[g.text, g.num_tokens, g.logprob] for g in row] for row in out]))
+        fd, tmp = tempfile.mkstemp(dir=self.memo_dir, prefix=f".{path.name}.")  # unique even across hosts
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps([[[g.text, g.num_tokens, g.logprob] for g in row] for row in out]))
         os.replace(tmp, path)
         return out
 

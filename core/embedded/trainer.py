@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import os
 import random
 import signal
@@ -51,6 +52,10 @@ COV_EDGES = [round(-1.0 + 0.05 * i, 2) for i in range(41)]
 _COV_METHODS = ("clip", "cov", "sent", "sent_released", "low_cov")  # methods whose selection uses Cov_t
 
 KILL_ENV = "SENT_HARNESS_KILL_AT_STEP"  # tests: SIGKILL this process right after logging that step
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +100,12 @@ class TrainSpec:
             p.append(f"train.lr={self.lr} must be > 0")
         if self.max_response_len < 1:
             p.append(f"train.max_response_len={self.max_response_len} must be >= 1")
+        for f in ("steps", "batch_prompts", "group_size", "mini_batch_prompts", "max_response_len", "log_every",
+                  "checkpoint_every", "length_buckets"):
+            if not _is_int(getattr(self, f)):
+                p.append(f"train.{f}={getattr(self, f)!r} must be an integer")
+        if p:
+            raise ValueError("; ".join(p))
         if self.length_buckets < 1:
             p.append(f"train.length_buckets={self.length_buckets} must be >= 1")
         if self.log_every < 1 or self.checkpoint_every < 1:
@@ -146,6 +157,9 @@ def _outputs(w: QwenWeights, roll: Rollout, idx: torch.Tensor, want_entropy: boo
     logp = torch.log_softmax(logits, dim=-1)                                  # [b, T, V]
     lp = logp.gather(-1, resp.unsqueeze(-1)).squeeze(-1)                     # [b, T]
     ent = -(logp.exp() * logp).sum(-1) if want_entropy else None              # [b, T]
+    pad = ~rm[:, :T]                                                          # zeros outside the mask, as
+    lp = lp.masked_fill(pad, 0.0)                                             # verl's unpadded layout, so no
+    ent = ent.masked_fill(pad, 0.0) if ent is not None else None              # value depends on the grouping
     if T < T_all:  # back to the batch's width (zeros outside the mask)
         lp = torch.nn.functional.pad(lp, (0, T_all - T))
         ent = torch.nn.functional.pad(ent, (0, T_all - T)) if ent is not None else None
@@ -220,6 +234,11 @@ class _Run:
                           f"but this run uses curriculum=none: only its token-level loss is trained (as 'low_cov' "
                           f"for SENT).", stacklevel=2)
         ev = c["eval"]
+        bad = [f"eval.{f}={ev.get(f)!r}" for f in ("n", "every", "max_new_tokens") if not _is_int(ev.get(f))]
+        bad += [f"eval.n_final={ev['n_final']!r}"] if ev.get("n_final") is not None and not _is_int(ev["n_final"]) else []
+        bad += [f"eval.k item {k!r}" for k in ev["k"] if not _is_int(k)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: must be integers (eval.n_final may be null)")
         if int(ev["n"]) < 1 or int(ev["every"]) < 1 or int(ev["max_new_tokens"]) < 1:
             raise ValueError("eval.n, eval.every and eval.max_new_tokens must be >= 1")
         n_final = _n_final(ev)
@@ -303,6 +322,14 @@ class _Run:
         n = _n_final(ev) if step in (0, self.train.steps) else int(ev["n"])
         return n, tuple(int(k) for k in ev["k"] if int(k) <= n) or (1,)
 
+    def _base_memo_dir(self) -> Path:
+        """Where the base model's step-0 generations are memoised: beside the cached model, under the
+        sha256 of its weights (a rebuilt model, e.g. on another CPU or torch, gets its own directory),
+        the torch version and this run's thread count (both change float rounding, hence samples)."""
+        d = cache_root() / "base" / self.model_spec.key()
+        sha = json.loads((d / "meta.json").read_text())["sha256"][:16]
+        return d / "eval_step0" / f"{sha}-torch{torch.__version__}-threads{torch.get_num_threads()}"
+
     def _evaluate(self, step: int) -> dict:
         from core.evaluation import evaluate
 
@@ -312,7 +339,7 @@ class _Run:
         # At step 0 the policy is the cached base model itself: its generations are shared by every run
         # of the same seed and evaluation settings (8 methods evaluate the same model), so they are
         # memoised next to the base model. Later steps always sample.
-        memo = cache_root() / "base" / self.model_spec.key() / "eval_step0" if step == 0 else None
+        memo = self._base_memo_dir() if step == 0 else None
         out = evaluate(EmbeddedGenerator(model=self.policy, memo_dir=memo), list(ev["benchmarks"]), run_dir=self.rl.dir,
                        eval_step=step, n=n, max_new_tokens=int(ev["max_new_tokens"]), temperature=1.0,
                        top_p=1.0, seed=_seed_of("eval", self.seed, step), k=ks,

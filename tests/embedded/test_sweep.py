@@ -158,6 +158,8 @@ def test_unknown_method_hyperparameter_is_rejected():
     ("method.clip_ratio_low=-1", "clip_ratio_low=-1.0 must be >= 0"),
     ("eval.k=[1,8]", r"k=\[8\] exceed the samples per problem"),
     ("eval.n_final=0", "eval.n_final=0 must be >= 1"),
+    ("eval.n_final=16.5", "eval.n_final=16.5: must be integers"),
+    ("train.length_buckets=2.0", "train.length_buckets=2.0 must be an integer"),
 ])
 def test_impossible_sizes_fail_before_training(tmp_path, override, message):
     with pytest.raises(ValueError, match=message):
