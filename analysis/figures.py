@@ -74,6 +74,14 @@ def _bench_for(runs: Runs, arms: list[Arm], paper_bench: str) -> str | None:
     return twin if twin in present else None
 
 
+def _runs_by_model(runs: Runs) -> list[tuple[str, list[str]]]:
+    """``(model, run ids)`` of the usable runs, models in order of first appearance."""
+    meta = runs.usable_meta()
+    if meta.empty:
+        return []
+    return [(m, list(meta.loc[meta["model"] == m, "run_id"])) for m in dict.fromkeys(meta["model"])]
+
+
 def _arms(runs: Runs, model: str, methods) -> dict[str, Arm]:
     meta = runs.usable_meta()
     out = {}
@@ -302,10 +310,8 @@ def fig9(runs: Runs) -> FigureResult:
           "Fig. 7: (a) semantic entropy of the training prompts (semantic_entropy.jsonl, pooled over curriculum "
           "runs); (b) token-entropy histogram (token_stats.jsonl, first logged step of every run, pooled)")
 def fig7(runs: Runs) -> FigureResult:
-    meta = runs.usable_meta()
     rows = []
-    for model in dict.fromkeys(meta["model"]) if not meta.empty else []:
-        ids = list(meta.loc[meta["model"] == model, "run_id"])
+    for model, ids in _runs_by_model(runs):
         se = curves.semantic_entropy_values(runs, ids)
         th = curves.token_entropy_hist(runs, ids)
         if se.size or not th.empty:
@@ -347,10 +353,8 @@ def fig7(runs: Runs) -> FigureResult:
           "Fig. 8 (word clouds in the paper): the 20 most frequent tokens of the low-entropy (80% lowest) and "
           "high-entropy (20% highest) sets in token_stats.jsonl, pooled over runs and steps, as ranked bars")
 def fig8(runs: Runs) -> FigureResult:
-    meta = runs.usable_meta()
     rows = []
-    for model in dict.fromkeys(meta["model"]) if not meta.empty else []:
-        ids = list(meta.loc[meta["model"] == model, "run_id"])
+    for model, ids in _runs_by_model(runs):
         lo, hi = curves.token_set_top(runs, ids, "low"), curves.token_set_top(runs, ids, "high")
         if not lo.empty or not hi.empty:
             rows.append((model, lo, hi))

@@ -31,6 +31,23 @@ from core.embedded.forward import QwenWeights, forward, positions_from_valid
 __all__ = ["ModelSpec", "build_model", "base_model", "cache_root", "encode_batch", "sft_eval_loss"]
 
 
+def is_int(v) -> bool:
+    """A real integer (not a float that happens to be whole, not a bool)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def count_problems(obj, fields, section: str, minimum: int = 1) -> list[str]:
+    """One message per field of ``obj`` that is not an integer >= ``minimum`` (``<section>.<field>=...``)."""
+    out = []
+    for f in fields:
+        v = getattr(obj, f)
+        if not is_int(v):
+            out.append(f"{section}.{f}={v!r} must be an integer")
+        elif v < minimum:
+            out.append(f"{section}.{f}={v} must be >= {minimum}")
+    return out
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Architecture and SFT recipe of the embedded base model (``sweeps/model/tiny.yaml``)."""
@@ -56,11 +73,10 @@ class ModelSpec:
         return spec
 
     def validate(self) -> None:
-        problems = []
-        for f in ("hidden_size", "num_layers", "intermediate_size", "num_heads", "num_kv_heads", "max_positions",
-                  "sft_steps", "sft_batch", "sft_threads"):
-            if int(getattr(self, f)) < 1:
-                problems.append(f"model.{f}={getattr(self, f)} must be >= 1")
+        problems = count_problems(self, ("hidden_size", "num_layers", "intermediate_size", "num_heads", "num_kv_heads",
+                                         "max_positions", "sft_steps", "sft_batch", "sft_threads"), "model")
+        if problems:  # the divisibility checks below need positive integers
+            raise ValueError("; ".join(problems))
         if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
             problems.append(f"model.hidden_size={self.hidden_size} must be a multiple of model.num_heads="
                             f"{self.num_heads} with an even head size (RoPE)")

@@ -39,7 +39,7 @@ import torch
 from core.embedded import task
 from core.embedded.forward import QwenWeights, forward, positions_from_valid
 from core.embedded.generator import EmbeddedGenerator, prompt_fn
-from core.embedded.model import ModelSpec, base_model, cache_root, encode_batch
+from core.embedded.model import ModelSpec, base_model, cache_root, count_problems, encode_batch, is_int
 from core.embedded.sampler import Rollout, sample
 from core.runlog import RunLog
 
@@ -52,10 +52,6 @@ COV_EDGES = [round(-1.0 + 0.05 * i, 2) for i in range(41)]
 _COV_METHODS = ("clip", "cov", "sent", "sent_released", "low_cov")  # methods whose selection uses Cov_t
 
 KILL_ENV = "SENT_HARNESS_KILL_AT_STEP"  # tests: SIGKILL this process right after logging that step
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,31 +81,18 @@ class TrainSpec:
         return spec
 
     def validate(self) -> None:
-        p = []
-        if self.steps < 1:
-            p.append(f"train.steps={self.steps} must be >= 1")
-        if self.group_size < 2:
+        p = count_problems(self, ("steps", "batch_prompts", "mini_batch_prompts", "max_response_len", "log_every",
+                                  "checkpoint_every", "length_buckets"), "train")
+        if not is_int(self.group_size):
+            p += count_problems(self, ("group_size",), "train")
+        elif self.group_size < 2:
             p.append(f"train.group_size={self.group_size} must be >= 2 (GRPO's group advantage of a single "
                      "response is always 0: nothing would be learned)")
-        if self.batch_prompts < 1:
-            p.append(f"train.batch_prompts={self.batch_prompts} must be >= 1")
-        if self.mini_batch_prompts < 1 or self.batch_prompts % self.mini_batch_prompts:
+        if not p and self.batch_prompts % self.mini_batch_prompts:
             p.append(f"train.mini_batch_prompts={self.mini_batch_prompts} must divide "
                      f"train.batch_prompts={self.batch_prompts}")
         if not self.lr > 0:
             p.append(f"train.lr={self.lr} must be > 0")
-        if self.max_response_len < 1:
-            p.append(f"train.max_response_len={self.max_response_len} must be >= 1")
-        for f in ("steps", "batch_prompts", "group_size", "mini_batch_prompts", "max_response_len", "log_every",
-                  "checkpoint_every", "length_buckets"):
-            if not _is_int(getattr(self, f)):
-                p.append(f"train.{f}={getattr(self, f)!r} must be an integer")
-        if p:
-            raise ValueError("; ".join(p))
-        if self.length_buckets < 1:
-            p.append(f"train.length_buckets={self.length_buckets} must be >= 1")
-        if self.log_every < 1 or self.checkpoint_every < 1:
-            p.append("train.log_every and train.checkpoint_every must be >= 1")
         if p:
             raise ValueError("; ".join(p))
 
@@ -234,9 +217,9 @@ class _Run:
                           f"but this run uses curriculum=none: only its token-level loss is trained (as 'low_cov' "
                           f"for SENT).", stacklevel=2)
         ev = c["eval"]
-        bad = [f"eval.{f}={ev.get(f)!r}" for f in ("n", "every", "max_new_tokens") if not _is_int(ev.get(f))]
-        bad += [f"eval.n_final={ev['n_final']!r}"] if ev.get("n_final") is not None and not _is_int(ev["n_final"]) else []
-        bad += [f"eval.k item {k!r}" for k in ev["k"] if not _is_int(k)]
+        bad = [f"eval.{f}={ev.get(f)!r}" for f in ("n", "every", "max_new_tokens") if not is_int(ev.get(f))]
+        bad += [f"eval.n_final={ev['n_final']!r}"] if ev.get("n_final") is not None and not is_int(ev["n_final"]) else []
+        bad += [f"eval.k item {k!r}" for k in ev["k"] if not is_int(k)]
         if bad:
             raise ValueError(f"{', '.join(bad)}: must be integers (eval.n_final may be null)")
         if int(ev["n"]) < 1 or int(ev["every"]) < 1 or int(ev["max_new_tokens"]) < 1:
@@ -439,8 +422,6 @@ class _Run:
 
     def _logged_summary(self) -> tuple[dict, dict]:
         """The last ``train.jsonl`` record and the last evaluation's summary, read back from the logs."""
-        import json
-
         from core.evaluation import read_samples, resolve_ks, summarize
 
         lines = (self.rl.dir / "train.jsonl").read_text().splitlines()

@@ -155,6 +155,7 @@ def test_unknown_method_hyperparameter_is_rejected():
     ("train.steps=0", "steps=0 must be >= 1"),
     ("train.mini_batch_prompts=3", "must divide"),
     ("model.num_heads=5", "multiple of model.num_heads"),
+    ("model.num_kv_heads=0", "num_kv_heads=0 must be >= 1"),  # before any divisibility check divides by it
     ("method.clip_ratio_low=-1", "clip_ratio_low=-1.0 must be >= 0"),
     ("eval.k=[1,8]", r"k=\[8\] exceed the samples per problem"),
     ("eval.n_final=0", "eval.n_final=0 must be >= 1"),
