@@ -22,6 +22,10 @@ BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "olympiadbench", "minerva"
 BENCH_LABEL = {"aime24": "AIME24", "aime25": "AIME25", "amc23": "AMC23", "math500": "MATH500",
                "olympiadbench": "OlympiadBench", "minerva": "Minerva", "livecodebench": "LiveCodeBench"}
 LABEL_BENCH = {v: k for k, v in BENCH_LABEL.items()}
+# problems per benchmark in the standard releases the paper evaluates on (AIME 2024/2025: 30 each;
+# AMC 2023: 40; MATH-500: 500; OlympiadBench, English text-only math: 675; Minerva Math: 272).
+# LiveCodeBench is left out: its size depends on the release window, which the paper does not give.
+BENCH_SIZE = {"aime24": 30, "aime25": 30, "amc23": 40, "math500": 500, "olympiadbench": 675, "minerva": 272}
 # the embedded CPU backend's held-out benchmarks stand in for the paper's six, in this order
 TWINS = {f"synth_{i + 1}": b for i, b in enumerate(BENCHMARKS)}
 TWIN_OF = {v: k for k, v in TWINS.items()}
