@@ -478,7 +478,8 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
         md.append(_comparison_md(cmp))
         md.append(f"\n_{CONVENTION}_")
         cmp_frames.append(cmp)
-        tex.append(grid_to_latex(grid, f"{title}. {model_title(model)}. Mean over seeds.",
+        tex.append(grid_to_latex(grid, f"{title}. {model_title(model)}. Mean over seeds "
+                                 f"({_seeds_line(spec, arms)}); 95% intervals in {spec.name}.md.",
                                  f"tab:{spec.name}:{model}"))
         seeds_info[model] = {c: (len(a.seeds) if a else 0) for c, a in arms.items()}
     status = "partial" if reasons else "built"
@@ -531,6 +532,7 @@ def _vs_paper_md(spec: TableSpec, title: str, paper_md: str, ours, reasons: list
                                     "Ours − paper"], rows, right_from=3))
     if reasons:
         out.append("\nNotes:\n" + "\n".join(f"- {r}" for r in reasons))
+    out.append(f"\n_{CONVENTION}_")
     return "\n".join(out) + "\n"
 
 
