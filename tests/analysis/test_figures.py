@@ -104,3 +104,15 @@ def test_fig11_says_in_place_which_panel_cannot_be_built(runs):
 def test_token_labels_are_not_escaped():
     assert figures.token_display("\\boxed{") == "\\boxed{"
     assert figures.token_display(" the") == "␣the" and figures.token_display("$x$") == "\\$x\\$"
+
+
+def test_labels_and_colours_come_from_the_method_catalog(monkeypatch):
+    from analysis import paper
+
+    assert paper.method_label("low_cov") == "w/ Low_Cov" and paper.METHOD_LABEL["sent"] == "w/ SENT"
+    assert paper.method_label("base") == "Base model" and paper.method_label("gone") == "gone"
+    fake = {"grpo": None, "zeta_new": None, "alpha_new": None}
+    monkeypatch.setattr(figures, "method_catalog", lambda: fake)
+    # methods without a fixed colour get distinct palette colours, by name order
+    assert figures.color_of("alpha_new") == figures._PALETTE[0] and figures.color_of("zeta_new") == figures._PALETTE[1]
+    assert figures.color_of("grpo") == figures.COLORS["grpo"] and figures.color_of("unknown") is None
