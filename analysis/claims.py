@@ -145,6 +145,8 @@ def _row(claim: Claim, part: str, model: str, cmp=None, *, n=0, est=np.nan, lo=n
         lo, hi, kind = cmp.primary()
         est, n = cmp.diff, cmp.n_pairs
     v = verdict_text or (verdict(lo, hi, direction) if n else NOT_TESTABLE)
+    if n >= 2 and lo == hi and not np.isnan(lo):
+        detail = "; ".join(x for x in (detail, "every seed gives the same difference: a zero-width interval") if x)
     return dict(claim_id=claim.id, source=claim.source, part=part, model=model_label(model) if model else "",
                 n_seeds=n, estimate=est, lo=lo, hi=hi, interval=kind, verdict=v, detail=detail)
 

@@ -222,8 +222,9 @@ def _eval_panel(ax, runs, arms: dict[str, Arm], metric: str, k: int, paper_bench
     else:
         where = bench
     title = f"{name}@{kk}, {where}"
-    if kk != k:
-        title += f" (paper: @{k})"
+    paper_bench_shown = paper_bench is None or bench in (paper_bench, TWIN_OF.get(paper_bench))
+    if kk != k or not paper_bench_shown:
+        title += f" (paper: {name}@{k}" + ("" if paper_bench_shown else f", {BENCH_LABEL[paper_bench]}: saturated here") + ")"
         note = "; ".join(x for x in (note, f"{name}@{k} needs {k} samples per problem; the runs have {kk}: "
                                             f"largest admissible k={kk}") if x)
     ax.set_xlabel("training step (evaluation)")

@@ -44,7 +44,7 @@ def test_capped_k_is_labelled(runs):
         title = res.fig.axes[1].get_title()
         # the title states the metric plotted (Pass@4, not the paper's Pass@32); every benchmark has
         # pass@4 = 100% at every step (one correct sample of 4), so it plots the mean and says why
-        assert title.startswith("Pass@4, mean over benchmarks (paper: @32)")
+        assert title.startswith("Pass@4, mean over benchmarks (paper: Pass@32, AIME24: saturated here)"), title
         assert res.fig.axes[1].get_ylabel() == "Pass@4 (%)"
         assert "largest admissible k=4" in res.caption and "synth_1 is saturated at Pass@4" in res.caption
         # En has no runs: drawn with what exists and reported
@@ -84,7 +84,7 @@ def test_saturated_paper_benchmark_is_replaced_by_an_informative_one(tmp_path):
     res = figures.fig1(r)
     try:
         title = res.fig.axes[1].get_title()
-        assert title.startswith("Pass@8, synth_2 (paper: @32)"), title
+        assert title.startswith("Pass@8, synth_2 (paper: Pass@32, AIME24: saturated here)"), title
         assert "synth_1 is saturated at Pass@8" in res.caption and "showing synth_2" in res.caption
     finally:
         plt.close(res.fig)
