@@ -127,6 +127,14 @@ def _band(ax, c: pd.DataFrame, x: str, label, color, **kw):
         ax.fill_between(xv[ok], lo[ok], hi[ok], color=color, alpha=0.2, lw=0)
 
 
+def _missing_note(ax, want, drawn) -> None:
+    """Name, in the panel, the methods it should show but has no runs for."""
+    miss = [method_label(m) for m in want if m not in drawn]
+    if miss:
+        ax.text(0.01, 0.01, f"no runs: {', '.join(miss)}", transform=ax.transAxes, fontsize=7, color="#555555",
+                va="bottom", ha="left")
+
+
 def _note(ax, text: str):
     """A panel that cannot be built (or lacks curves) says so in place."""
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, wrap=True, transform=ax.transAxes,
@@ -289,6 +297,8 @@ def fig1(runs: Runs) -> FigureResult:
         d1 = _entropy_panel(axes[i, 0], runs, arms)
         d2, _, note = _eval_panel(axes[i, 1], runs, arms, "pass", 32, "aime24")
         axes[i, 0].set_title(f"Token entropy — {_model_tag(model)}", fontsize=8)
+        _missing_note(axes[i, 0], methods, d1)
+        _missing_note(axes[i, 1], methods, d2)
         notes.append(f"{model}: {note}" if note else "")
         drawn[model] = sorted(set(d1) & set(d2))
     return _finish("fig1_entropy_pass32", fig, {m: methods for m, _ in rows}, drawn,
@@ -374,6 +384,7 @@ def fig4(runs: Runs) -> FigureResult:
     for i, (model, arms) in enumerate(rows):
         drawn[model] = _entropy_panel(axes[0, i], runs, arms)
         axes[0, i].set_title(f"Token entropy — {_model_tag(model)}", fontsize=8)
+        _missing_note(axes[0, i], methods, drawn[model])
     return _finish("fig4_entropy_1p5b", fig, {m: methods for m, _ in rows}, drawn,
                    _caption("Token entropy during training (1.5B role).", []))
 
@@ -388,6 +399,8 @@ def _avg_pass_fig(name: str, runs: Runs, models, methods, caption: str) -> Figur
         d1, _, n1 = _eval_panel(axes[i, 0], runs, arms, "avg", 32, None, model)
         d2, _, n2 = _eval_panel(axes[i, 1], runs, arms, "pass", 32, None)
         notes += [f"{model}: {n}" for n in (n1, n2) if n]
+        _missing_note(axes[i, 0], methods, d1)
+        _missing_note(axes[i, 1], methods, d2)
         drawn[model] = sorted(set(d1) & set(d2))
     return _finish(name, fig, {m: methods for m, _ in rows}, drawn, _caption(caption, notes))
 
@@ -585,6 +598,8 @@ def fig12(runs: Runs) -> FigureResult:
     axes[0, 0].set_title(f"Token entropy — {_model_tag(model)}", fontsize=8)
     d2, _, n2 = _eval_panel(axes[0, 1], runs, arms, "pass", 16, "aime24")
     d3, _, n3 = _eval_panel(axes[0, 2], runs, arms, "avg", 16, "aime24")
+    for ax, d in zip(axes[0], (d1, d2, d3)):
+        _missing_note(ax, methods, d)
     return _finish("fig12_14b_entropy_pass16_avg16", fig, {model: methods},
                    {model: sorted(set(d1) & set(d2) & set(d3))},
                    _caption("Entropy, Pass@16 and Avg@16 (AIME24) during training with Qwen3-14B.", [n2, n3]))
