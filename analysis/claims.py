@@ -126,6 +126,8 @@ class _Ctx:
     def table(self, name: str, model: str):
         """(arms, values {(contestant, bench, metric, k): (seeds, values)}, spec with the K used)."""
         key = (name, model)
+        if key not in self._cells and ("table_cells", name, model) in self.runs.cache:  # the table's own numbers
+            self._cells[key] = self.runs.cache[("table_cells", name, model)]
         if key not in self._cells:
             from analysis.tables import _our_cells, _resolve_arms
 
@@ -337,9 +339,22 @@ def _paper_order(spec, model_name: str) -> dict[str, float]:
     return out
 
 
-def rank_agreement(ctx: _Ctx, reps: int = 2000, random_state: int = 0) -> list[dict]:
-    from scipy.stats import kendalltau
+def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of each row of ``x`` ([..., C]) with ``y`` ([C]), vectorised over rows: (concordant
+    - discordant pairs) / sqrt((pairs - pairs tied in x)(pairs - pairs tied in y)); NaN when either is
+    all ties (as ``scipy.stats.kendalltau``)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    i, j = np.triu_indices(y.size, k=1)
+    sx = np.sign(x[..., i] - x[..., j])  # [..., P]
+    sy = np.sign(y[i] - y[j])  # [P]
+    num = (sx * sy).sum(axis=-1)
+    den = np.sqrt((sx != 0).sum(axis=-1) * float((sy != 0).sum()))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
+
+def rank_agreement(ctx: _Ctx, reps: int = 2000, random_state: int = 0) -> list[dict]:
     from analysis.paper import PAPER_MODEL_OF, TABLES as T
     from analysis.tables import distinct_cells, seed_matrix
 
@@ -377,14 +392,14 @@ def rank_agreement(ctx: _Ctx, reps: int = 2000, random_state: int = 0) -> list[d
                 common = s if common is None else np.intersect1d(common, s)
             ours = np.array([mats[c][1].mean() for c in names])
             ref = np.array([paper[c] for c in names])
-            tau = float(kendalltau(ours, ref).statistic)  # both ordered by value (Len: the same direction)
+            tau = float(kendall_tau_b(ours, ref))  # both ordered by value (Len: the same direction)
             lo = hi = np.nan
             if common is not None and common.size >= 2:
                 per = np.column_stack([mats[c][1][np.searchsorted(mats[c][0], common)] for c in names])  # [seeds, C]
                 rng = np.random.default_rng(random_state)
                 idx = rng.integers(0, common.size, size=(reps, common.size))
                 boot = per[idx].mean(axis=1)  # [reps, C]
-                taus = np.array([kendalltau(b, ref).statistic for b in boot], dtype=float)
+                taus = kendall_tau_b(boot, ref)  # [reps]
                 taus = taus[~np.isnan(taus)]
                 if taus.size:
                     lo, hi = (float(v) for v in np.percentile(taus, [2.5, 97.5]))

@@ -402,6 +402,7 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
         if all(a is None for a in arms.values()):
             continue
         part = _Part(arms, *_our_cells(spec, runs, model, arms, notes))
+        runs.cache[("table_cells", spec.name, model)] = (arms, part.values, part.spec)  # reused by claims
         if part.cells.empty:
             reasons.append(f"{model}: runs exist but none has scorable samples ({'; '.join(part.missing[:3])})")
             continue

@@ -94,3 +94,21 @@ def test_overall_rule():
     assert overall(r("holds", "inconclusive")) == "inconclusive"
     assert overall(r("holds", NOT_TESTABLE)) == "holds where testable"
     assert overall(r(NOT_TESTABLE)) == NOT_TESTABLE
+
+
+def test_kendall_tau_b_matches_scipy():
+    from scipy.stats import kendalltau
+
+    from analysis.claims import kendall_tau_b
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        c = int(rng.integers(3, 9))
+        x = rng.integers(0, 4, size=c).astype(float)  # with ties
+        y = rng.integers(0, 4, size=c).astype(float)
+        want = kendalltau(x, y).statistic
+        got = float(kendall_tau_b(x, y))
+        assert (np.isnan(want) and np.isnan(got)) or got == pytest.approx(want, abs=1e-12)
+    rows = rng.normal(size=(5, 6))
+    y = rng.normal(size=6)
+    assert kendall_tau_b(rows, y) == pytest.approx([kendalltau(r, y).statistic for r in rows])
