@@ -3,8 +3,10 @@
 ``mark_diffs(spec)`` re-marks the paper's printed values with ``render.mark_best`` (the same rule
 as our tables) and lists every cell whose bold/underline differs from the paper's markup.
 ``avg_diffs`` recomputes each printed Avg. entry from the row's printed cells, ``delta_diffs`` each
-printed Delta (SENT minus the best other method) and ``cross_table`` the SENT default run that the
-paper prints in several tables. ``check_report()`` writes all of it as Markdown.
+printed Delta (SENT minus the best other method), ``cross_table`` the SENT default run that the
+paper prints in several tables, and ``grid_diffs`` the printed values that the benchmark's size
+cannot produce (Avg@K of N problems with K samples is a multiple of 100/(N K) percent; Pass@K from K
+samples, a multiple of 100/N). ``check_report()`` writes all of it as Markdown.
 
 Tolerance: printed values carry two decimals, so a mean or difference of printed values may be off
 by up to 0.005 per input plus 0.005 of output rounding; entries are reported when they differ by
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.paper import AVG_OF, TABLES, TableSpec, load_paper_deltas, metric_header
+from analysis.paper import AVG_OF, BENCH_SIZE, LABEL_BENCH, TABLES, TableSpec, load_paper_deltas, metric_header
 from analysis.render import contestant_label, mark_best, mark_group_cols, md_simple_table
 from analysis.tables import paper_cells
 
@@ -122,6 +124,29 @@ def cross_table() -> list[dict]:
     return out
 
 
+def grid_diffs(spec: TableSpec) -> list[dict]:
+    """Printed Avg@K / Pass@K cells that no count of correct samples can produce: with N problems and
+    K samples each, Avg@K = 100 c / (N K) and Pass@K (at least one of K samples correct) = 100 m / N for
+    integers c, m. A printed value with d decimals is flagged when no such value rounds to it (it is
+    further than half a unit of its last decimal from every attainable value)."""
+    out = []
+    for c in paper_cells(spec).itertuples():
+        n = BENCH_SIZE.get(LABEL_BENCH.get(c.benchmark, ""))
+        if n is None or c.metric not in ("avg", "pass") or pd.isna(c.k):
+            continue
+        k = int(c.k)
+        step = 100.0 / (n * k) if c.metric == "avg" else 100.0 / n
+        decimals = len(c.text.split(".")[1]) if "." in c.text else 0
+        tol = 0.5 * 10.0 ** -decimals + 1e-9
+        below = float(int(c.x / step)) * step
+        nearest = min((below, below + step), key=lambda v: abs(v - c.x))
+        if abs(nearest - c.x) > tol:
+            out.append(dict(table=spec.name, roman=spec.roman, model=c.model, benchmark=c.benchmark,
+                            metric=_metric_name(c.metric, k), contestant=c.contestant, printed=c.text, n=n, k=k,
+                            step=step, neighbours=(below, below + step)))
+    return out
+
+
 def check_report() -> str:
     """The Markdown report written to ``reference/check_report.md``."""
     lines = ["# The paper's tables through our table code\n",
@@ -174,4 +199,23 @@ def check_report() -> str:
     for c in bad:
         vals = ", ".join(f"{TABLES[n].roman} {t}" for n, t, _ in c["values"])
         lines.append(f"- {c['benchmark']} {c['metric']}: {vals}")
+    lines.append("\n## 5. Values the benchmark's size cannot produce\n")
+    lines.append("Avg@K is the accuracy over K samples of each of N problems, so it is a multiple of 100/(N K) "
+                 "percent; Pass@K (at least one of K samples correct) is a multiple of 100/N. With N = "
+                 + ", ".join(f"{n} ({b})" for b, n in BENCH_SIZE.items())
+                 + " (LiveCodeBench left out: its size depends on the release window), a printed value is flagged "
+                 "when no attainable value rounds to it at the printed number of decimals.\n")
+    rows = []
+    for spec in TABLES.values():
+        for g in grid_diffs(spec):
+            model = "" if g["model"].startswith("DeepSeek") or spec.rank_across_models else f" ({g['model']})"
+            lo, hi = g["neighbours"]
+            rows.append([f"{g['roman']}{model}", g["benchmark"], g["metric"], contestant_label(spec, g["contestant"]),
+                         g["printed"], f"{g['n']} x {g['k']}", f"{g['step']:.4f}", f"{lo:.3f} or {hi:.3f}"])
+    n_checked = sum(1 for spec in TABLES.values() for c in paper_cells(spec).itertuples()
+                    if c.metric in ("avg", "pass") and LABEL_BENCH.get(c.benchmark) in BENCH_SIZE)
+    lines.append(f"{n_checked} printed Avg@K and Pass@K values checked; {len(rows)} cannot be produced (all other "
+                 f"Pass@K values lie on the 100/N grid, as they would with exactly K samples per problem):\n")
+    lines.append(md_simple_table(["Table", "Benchmark", "Metric", "Method", "Printed", "Problems x samples",
+                                  "Grid step (%)", "Nearest attainable"], rows or [["–"] * 8], right_from=4))
     return "\n".join(lines) + "\n"

@@ -55,6 +55,7 @@ def _parse(argv):
 def _registry():
     from analysis import tables  # noqa: F401 - registers the builders (tables first: listing order)
     from analysis import figures  # noqa: F401
+    from analysis import claims  # noqa: F401
     from analysis.registry import builders, get
 
     return builders, get
@@ -243,6 +244,9 @@ def _build_one(b, runs, stage: Path, build_issues: list[Issue]) -> Outcome:
         paths = write_table(res, stage / "tables")
         o.status, o.reasons, o.main_md = res.status, res.reasons, res.main_md
         build_issues.extend(res.issues)
+    elif b.kind == "report":  # claims.md and its CSVs, at the top of the output folder
+        paths = write_table(res, stage)
+        o.status, o.reasons, o.main_md = res.status, res.reasons, res.summary_md
     else:
         paths = _save_figure(res, stage / "figures")
         o.status, o.reasons, o.caption = res.status, res.reasons, res.caption

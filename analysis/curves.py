@@ -1,7 +1,9 @@
 """Statistics behind the figures, as tidy frames (no plotting here).
 
-Curves aggregate over the seeds of one arm: ``mean`` and ``se`` (standard error of the mean over
-seeds, NaN with one seed) per x value, ``n`` seeds contributing.
+Curves aggregate over the seeds of one arm: ``mean``, ``lo`` and ``hi`` (the 95% interval over seeds
+that the tables use, ``stats.RunEstimate.primary``: the Student-t interval below 5 seeds, the seed
+bootstrap otherwise; NaN with one seed) per x value, ``n`` seeds contributing, and ``kind`` (which
+interval). The band of a figure is therefore the interval printed in the tables.
 """
 
 from __future__ import annotations
@@ -12,21 +14,34 @@ import pandas as pd
 from analysis.load import Runs
 from analysis.scores import largest_admissible_k, ks_for, step_scores, value
 from analysis.select import Arm
+from analysis.stats import run_bootstrap
+
+
+CURVE_COLS = ["mean", "n", "lo", "hi", "kind"]
+
+
+def interval_over_seeds(values: np.ndarray) -> tuple[float, float, float, str]:
+    """(mean, lo, hi, kind) of one x value's per-seed values, with the tables' convention."""
+    est = run_bootstrap(np.asarray(values, dtype=np.float64), reps=1000)
+    lo, hi, kind = est.primary()
+    return est.mean, lo, hi, kind
 
 
 def _over_seeds(df: pd.DataFrame, x: str) -> pd.DataFrame:
-    """Mean, standard error and count over runs of ``value`` per ``x``."""
-    g = df.groupby(x)["value"]
-    out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "n": g.count()}).reset_index()
-    out["se"] = np.where(out["n"] >= 2, out["std"] / np.sqrt(out["n"]), np.nan)
-    return out.drop(columns="std")
+    """Mean, 95% interval (``interval_over_seeds``) and count over runs of ``value`` per ``x``."""
+    rows = []
+    for xv, g in df.groupby(x, sort=True):
+        v = g["value"].to_numpy(float)
+        m, lo, hi, kind = interval_over_seeds(v)
+        rows.append((xv, m, v.size, lo, hi, kind))
+    return pd.DataFrame(rows, columns=[x, *CURVE_COLS])
 
 
 def train_curve(runs: Runs, arm: Arm, metric: str = "train/entropy") -> pd.DataFrame:
     """``metric`` from train.jsonl per optimizer step, over the arm's seeds."""
     t = runs.train
     if metric not in t.columns:
-        return pd.DataFrame(columns=["step", "mean", "n", "se"])
+        return pd.DataFrame(columns=["step", *CURVE_COLS])
     t = t[t["run_id"].isin(arm.run_ids)][["run_id", "step", metric]].dropna()
     return _over_seeds(t.rename(columns={metric: "value"}), "step")
 
@@ -56,7 +71,7 @@ def eval_curve(runs: Runs, arm: Arm, metric: str, k: int, benchmark: str | None)
     benchmarks the run evaluated at that step."""
     s = eval_rows(runs, arm, benchmark)
     if s.empty:
-        return pd.DataFrame(columns=["eval_step", "mean", "n", "se"])
+        return pd.DataFrame(columns=["eval_step", *CURVE_COLS])
     s = s.assign(value=value(s, metric, k).to_numpy())
     if benchmark is None:
         nb = s.groupby("run_id")["benchmark"].nunique().rename("nb")
@@ -68,9 +83,9 @@ def eval_curve(runs: Runs, arm: Arm, metric: str, k: int, benchmark: str | None)
 
 def k_curves(runs: Runs, arm: Arm, step="final") -> pd.DataFrame:
     """pass@k and avg@k against k (every scored k <= n) per benchmark at each run's final (or a given)
-    eval step: ``benchmark, metric, k, mean, n, se``."""
+    eval step: ``benchmark, metric, k, mean, n, lo, hi, kind``."""
     s = eval_rows(runs, arm, None)
-    cols = ["benchmark", "metric", "k", "mean", "n", "se"]
+    cols = ["benchmark", "metric", "k", *CURVE_COLS]
     if s.empty:
         return pd.DataFrame(columns=cols)
     if step == "final":
@@ -82,11 +97,11 @@ def k_curves(runs: Runs, arm: Arm, step="final") -> pd.DataFrame:
         ks = ks_for(int(sb["n_min"].min()))
         for metric in ("pass", "avg"):
             v = np.column_stack([value(sb, metric, k).to_numpy(float) for k in ks])  # [runs, K]
-            n = (~np.isnan(v)).sum(axis=0)
-            mean = np.nanmean(v, axis=0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                se = np.where(n >= 2, np.nanstd(v, axis=0, ddof=1) / np.sqrt(n), np.nan)
-            rows += [(bench, metric, k, m, c, e) for k, m, c, e in zip(ks, mean, n, se)]
+            for j, k in enumerate(ks):
+                col = v[:, j][~np.isnan(v[:, j])]
+                if col.size:
+                    m, lo, hi, kind = interval_over_seeds(col)
+                    rows.append((bench, metric, k, m, col.size, lo, hi, kind))
     return pd.DataFrame(rows, columns=cols)
 
 

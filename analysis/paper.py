@@ -22,6 +22,10 @@ BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "olympiadbench", "minerva"
 BENCH_LABEL = {"aime24": "AIME24", "aime25": "AIME25", "amc23": "AMC23", "math500": "MATH500",
                "olympiadbench": "OlympiadBench", "minerva": "Minerva", "livecodebench": "LiveCodeBench"}
 LABEL_BENCH = {v: k for k, v in BENCH_LABEL.items()}
+# problems per benchmark in the standard releases the paper evaluates on (AIME 2024/2025: 30 each;
+# AMC 2023: 40; MATH-500: 500; OlympiadBench, English text-only math: 675; Minerva Math: 272).
+# LiveCodeBench is left out: its size depends on the release window, which the paper does not give.
+BENCH_SIZE = {"aime24": 30, "aime25": 30, "amc23": 40, "math500": 500, "olympiadbench": 675, "minerva": 272}
 # the embedded CPU backend's held-out benchmarks stand in for the paper's six, in this order
 TWINS = {f"synth_{i + 1}": b for i, b in enumerate(BENCHMARKS)}
 TWIN_OF = {v: k for k, v in TWINS.items()}
@@ -33,10 +37,61 @@ PAPER_MODEL_OF = {"tiny": "r1_distill_qwen_1p5b", "r1_distill_qwen_1p5b": "r1_di
                   "qwen2p5_math_7b": "qwen2p5_math_7b", "qwen3_14b": "qwen3_14b"}
 EMBEDDED_MODELS = {"tiny"}
 
-METHOD_LABEL = {"base": "Base model", "grpo": "GRPO", "en": "w/ En", "adv": "w/ Adv", "mask": "w/ Mask",
-                "clip": "w/ Clip", "cov": "w/ Cov", "high_en": "w/ High_En", "sent": "w/ SENT",
-                "cur": "w/ Cur", "low": "w/ Low", "low_cov": "w/ Low_Cov", "openpangu": "OpenPangu-1B",
-                "sent_released": "w/ SENT (released code)"}
+
+def method_catalog() -> dict:
+    """``{name: MethodInfo}`` for every registered method (labels, default curriculum, flags), read by
+    ``methods/catalog.py`` from the method files' source: loaded by path, so neither the ``methods``
+    package (which imports torch) nor torch is imported. A new method file is labelled automatically."""
+    return dict(_method_catalog())
+
+
+@lru_cache(maxsize=None)
+def _method_catalog() -> dict:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.find_spec("methods")  # locates the package without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the `methods` package is not importable: run from the harness checkout (or pip "
+                          "install -e .) so analysis can read the method labels")
+    path = Path(list(spec.submodule_search_locations)[0]) / "catalog.py"
+    name = "_sent_harness_methods_catalog"
+    mod = sys.modules.get(name)
+    if mod is None:
+        cspec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(cspec)
+        sys.modules[name] = mod  # dataclasses look their module up while the file runs
+        cspec.loader.exec_module(mod)
+    return mod.catalog(path.parent)
+
+
+# contestants that are not registered methods: the paper's own columns
+PAPER_ONLY_LABEL = {"base": "Base model", "cur": "w/ Cur", "openpangu": "OpenPangu-1B"}
+
+
+def method_label(key: str) -> str:
+    """Printed label of a contestant: the paper-only columns, else the method's ``label`` from the
+    method registry (its source), else the key itself (a method no longer in this checkout)."""
+    if key in PAPER_ONLY_LABEL:
+        return PAPER_ONLY_LABEL[key]
+    info = _method_catalog().get(key)
+    return info.label if info is not None else key
+
+
+class _Labels(dict):
+    """``METHOD_LABEL[key]``: ``method_label`` as a mapping (missing keys fall back as it does)."""
+
+    def __missing__(self, key):
+        return method_label(key)
+
+    def get(self, key, default=None):
+        return method_label(key)
+
+    def __contains__(self, key):
+        return key in PAPER_ONLY_LABEL or key in _method_catalog()
+
+
+METHOD_LABEL = _Labels()
 METRIC_LABEL = {"pass": "Pass", "avg": "Avg", "len": "Len"}
 STAGES_VARIANT = {1: "no_curriculum", 2: "two_stage", 3: "three_stage"}
 STAGES_LABEL = {"no_curriculum": "No Curriculum", "two_stage": "Two-Stage", "three_stage": "Three-Stage"}

@@ -1,6 +1,7 @@
 """One registry of table and figure builders; ``python -m analysis`` runs them all.
 
-A builder is ``make(runs: Runs) -> TableResult | FigureResult``. It raises ``MissingInputs`` with the
+A builder is ``make(runs: Runs) -> TableResult | FigureResult | ClaimsResult`` (kind ``table``,
+``figure`` or ``report``: a report's files go to the top of the output folder). It raises ``MissingInputs`` with the
 reason when the runs it needs are not there; it never draws an empty figure or a faked table.
 """
 
@@ -18,7 +19,7 @@ class MissingInputs(Exception):
 @dataclass(frozen=True)
 class Builder:
     name: str
-    kind: str  # "table" or "figure"
+    kind: str  # "table", "figure" or "report"
     make: Callable
     how: str  # one line: what it shows and how it is computed (goes into the index)
 
@@ -27,8 +28,8 @@ REGISTRY: dict[str, Builder] = {}
 
 
 def register(name: str, kind: str, how: str):
-    if kind not in ("table", "figure"):
-        raise ValueError(f"kind must be 'table' or 'figure', got {kind!r}")
+    if kind not in ("table", "figure", "report"):
+        raise ValueError(f"kind must be 'table', 'figure' or 'report', got {kind!r}")
 
     def deco(fn):
         if name in REGISTRY:

@@ -110,7 +110,9 @@ def index_md(runs: Runs, outcomes: list[Outcome], command: str, analysis_git: st
              f"- Runs: {len(runs.usable_meta())} used of {runs.candidates} found in `{runs.root}`; details and "
              f"problems in [summary.md](summary.md)",
              f"- Tables use each run's evaluation at eval_step `{runs.options.eval_step}`; every number is a mean over "
-             "seeds with a 95% stratified-bootstrap interval in the table's .md file",
+             "seeds, with 95% intervals (the run as the unit, resampled jointly across cells; Student-t below 5 "
+             "seeds) in the table's .md file; figure bands are the same intervals",
+             "- The paper's claims checked one by one against these runs: [claims.md](claims.md) (below)",
              "- The paper's own numbers: [reference/](reference/) (its CSVs) and "
              "[reference/check_report.md](reference/check_report.md) (where its marks, Avg. and Δ do not recompute)",
              f"- Generated: {generated}\n", "## Tables\n"]
@@ -121,6 +123,14 @@ def index_md(runs: Runs, outcomes: list[Outcome], command: str, analysis_git: st
         lines.append(f"How: {o.how}.\n")
         links = " · ".join(f"[{Path(f).name}]({f})" for f in o.files)
         lines.append(f"Files: {links}\n")
+        if o.reasons:
+            lines.append(("Missing: " if o.status == "missing" else "Not complete: ") + "; ".join(o.reasons) + "\n")
+        if o.main_md:
+            lines.append(o.main_md)
+    for o in (o for o in outcomes if o.kind == "report"):
+        lines.append(f"## The paper's claims — {o.status}\n")
+        lines.append(f"How: {o.how}.\n")
+        lines.append("Files: " + " · ".join(f"[{Path(f).name}]({f})" for f in o.files) + "\n")
         if o.reasons:
             lines.append(("Missing: " if o.status == "missing" else "Not complete: ") + "; ".join(o.reasons) + "\n")
         if o.main_md:

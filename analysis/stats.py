@@ -1,21 +1,28 @@
-"""Interval estimates over seeds, rliable-style, in plain numpy.
+"""Interval estimates over seeds, in plain numpy: the run (seed) is the resampling unit.
 
-Shape convention (as in rliable): a score set is a list with one 1-D array per *task* (stratum),
-holding one score per run (seed) on that task; tasks may have different numbers of runs. A table
-cell is one task; an "Avg." entry is the mean over its tasks (benchmarks, or benchmarks x K).
+One training run produces the scores on every benchmark, every K and every evaluation step, so the
+cells of a table are *not* independent tasks: a lucky seed is lucky on all of them. Every interval
+here therefore resamples whole runs, jointly across all the cells those runs produced.
 
-- ``stratified_bootstrap``: resample runs with replacement *within each task* independently
-  (rliable's ``StratifiedBootstrap``), recompute the aggregate (mean over tasks of the mean over
-  runs), and take the percentile interval. ``random_state`` fixes the draws; every call starts
-  from the same state, so a cell's interval does not depend on what else was computed.
-- ``paired_comparison``: method vs baseline on runs paired by seed. Per task the paired
-  differences d_s = x_s - y_s are resampled by seed (stratified over tasks as above). Reports the
-  mean difference and the probability of improvement P(x > y) + 0.5 P(x = y), the latter estimated
-  on the pairs (rliable's ``probability_of_improvement`` compares all unpaired run pairs; pairing
-  by seed uses the shared seed as the design does) and averaged over tasks, each with its interval.
+Shape convention: ``values`` is a ``[runs, cells]`` matrix (one row per seed, one column per cell,
+e.g. benchmark x K); an aggregate is the mean over cells, so it is a per-run scalar (the row mean)
+and the joint bootstrap is the bootstrap of those row means. Aggregates count each distinct
+estimand once (callers drop duplicate cells such as Avg@8 and Avg@16, both c/n of the same samples).
 
-With a single run per task there is no spread to resample: the interval is reported as NaN rather
-than a zero-width interval that would look like certainty.
+- ``run_bootstrap``: mean over runs of the mean over cells with (a) the percentile interval of the
+  seed bootstrap (rows resampled with replacement) and (b) the Student-t interval over the per-run
+  means. ``primary`` picks the one tables, figures and claims show first: the t-interval with fewer
+  than ``MIN_SEEDS_BOOTSTRAP`` runs (a bootstrap over 3 seeds has only 10 distinct resamples and
+  covers far less than 95%), the bootstrap otherwise.
+- ``paired_comparison``: method vs baseline on runs paired by seed (same row = same seed). Per run
+  the difference of the cell means is one number; it is resampled by run. Also the probability of
+  improvement P(x > y) + 0.5 P(x = y) over (run, cell) pairs, its interval by the same resampling.
+- ``stratified_bootstrap``: rliable's ``StratifiedBootstrap`` (runs resampled *within each task
+  independently*). Correct only when every task has its own independent runs; kept for that case
+  and as the reference the tests compare with rliable. Tables do not use it.
+
+With a single run there is no spread to resample: intervals are NaN rather than a zero-width
+interval that would look like certainty.
 """
 
 from __future__ import annotations
@@ -84,53 +91,155 @@ def stratified_bootstrap(scores, *, reps: int = DEFAULT_REPS, random_state: int 
     return Estimate(point, lo, hi, n_runs, len(tasks))
 
 
+# ---------------------------------------------------------------------------------------------------
+# runs as the unit
+# ---------------------------------------------------------------------------------------------------
+
+MIN_SEEDS_BOOTSTRAP = 5  # below this, the t-interval is the primary interval
+
+CONVENTION = (f"Intervals are 95% intervals over seeds with the run as the unit: each run's scores on all "
+              f"cells are resampled together (seed bootstrap, percentile interval), and aggregates count each "
+              f"distinct estimand once. With fewer than {MIN_SEEDS_BOOTSTRAP} seeds the bootstrap is crude (3 "
+              f"seeds have 10 distinct resamples) and the Student-t interval over the per-seed values is shown "
+              f"as well and used for figure bands and claim verdicts.")
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """Mean over runs of the per-run mean over cells, with both intervals."""
+
+    mean: float
+    lo: float  # seed-bootstrap percentile interval
+    hi: float
+    t_lo: float  # Student-t interval over the per-run values
+    t_hi: float
+    n_runs: int
+    n_cells: int
+
+    def primary(self) -> tuple[float, float, str]:
+        """(lo, hi, kind): the t-interval below ``MIN_SEEDS_BOOTSTRAP`` runs, else the bootstrap."""
+        if self.n_runs < MIN_SEEDS_BOOTSTRAP:
+            return self.t_lo, self.t_hi, "t"
+        return self.lo, self.hi, "bootstrap"
+
+
+def _matrix(values, what: str = "values") -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 1:
+        v = v[:, None]
+    if v.ndim != 2 or v.shape[0] == 0 or v.shape[1] == 0:
+        raise ValueError(f"{what} must be a non-empty [runs, cells] matrix, got shape {v.shape}")
+    if np.isnan(v).any():
+        raise ValueError(f"{what} contain NaN; keep only the runs that have every cell (a run-level "
+                         f"resample needs each run's full row)")
+    return v
+
+
+def t_interval(per_run: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
+    """Student-t interval of the mean of ``per_run`` (NaN with fewer than 2 values)."""
+    x = np.asarray(per_run, dtype=np.float64)
+    n = x.size
+    if n < 2:
+        return float("nan"), float("nan")
+    from scipy.special import stdtrit  # Student-t quantile; scipy.special imports in half scipy.stats' time
+
+    half = float(stdtrit(n - 1, 0.5 + confidence / 2.0)) * float(x.std(ddof=1)) / np.sqrt(n)
+    m = float(x.mean())
+    return m - half, m + half
+
+
+def _boot_rows(per_run: np.ndarray, reps: int, random_state: int) -> np.ndarray:
+    """[reps] means of ``per_run`` resampled with replacement (one index draw per replicate)."""
+    rng = np.random.default_rng(random_state)
+    idx = rng.integers(0, per_run.size, size=(reps, per_run.size))  # [reps, runs]
+    return per_run[idx].mean(axis=1)
+
+
+def run_bootstrap(values, *, reps: int = DEFAULT_REPS, random_state: int = DEFAULT_RANDOM_STATE,
+                  confidence: float = DEFAULT_CONFIDENCE) -> RunEstimate:
+    """Mean over cells of the mean over runs; runs resampled jointly across cells.
+
+    ``values``: ``[runs, cells]`` (or 1-D: one cell), no NaN; the columns are the distinct estimands.
+    """
+    v = _matrix(values)
+    per_run = v.mean(axis=1)  # [runs]
+    point = float(per_run.mean())
+    nan = float("nan")
+    if per_run.size < 2:
+        return RunEstimate(point, nan, nan, nan, nan, int(per_run.size), int(v.shape[1]))
+    lo, hi = _percentiles(_boot_rows(per_run, reps, random_state), confidence)
+    tlo, thi = t_interval(per_run, confidence)
+    return RunEstimate(point, lo, hi, tlo, thi, int(per_run.size), int(v.shape[1]))
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """``x`` vs baseline ``y`` on seed-paired runs, aggregated over tasks."""
+    """``x`` vs baseline ``y`` on seed-paired runs, aggregated over cells (runs resampled jointly)."""
 
     diff: float
-    diff_lo: float
+    diff_lo: float  # seed bootstrap
     diff_hi: float
     p_improve: float
     p_lo: float
     p_hi: float
-    n_pairs: int  # min over tasks
-    n_tasks: int
+    n_pairs: int
+    n_tasks: int  # cells
+    t_lo: float = float("nan")  # Student-t interval of the mean per-seed difference
+    t_hi: float = float("nan")
+
+    def primary(self) -> tuple[float, float, str]:
+        if self.n_pairs < MIN_SEEDS_BOOTSTRAP:
+            return self.t_lo, self.t_hi, "t"
+        return self.diff_lo, self.diff_hi, "bootstrap"
 
 
 def _win(d: np.ndarray, atol: float) -> np.ndarray:
     return np.where(np.abs(d) <= atol, 0.5, (d > 0).astype(np.float64))
 
 
-def paired_comparison(x: Sequence[np.ndarray], y: Sequence[np.ndarray], *, reps: int = DEFAULT_REPS,
-                      random_state: int = DEFAULT_RANDOM_STATE, confidence: float = DEFAULT_CONFIDENCE,
-                      atol: float = 1e-9) -> Comparison:
-    """Paired (by seed) difference x - y and probability of improvement, stratified over tasks.
+def _paired_matrix(v, what: str) -> np.ndarray:
+    if isinstance(v, (list, tuple)) and v and not np.isscalar(v[0]):
+        cols = [np.asarray(c, dtype=np.float64).ravel() for c in v]
+        if len({c.size for c in cols}) > 1:
+            raise ValueError(f"{what}: every cell must hold the same seeds (sizes {[c.size for c in cols]}); "
+                             f"runs are resampled jointly across cells, so keep the seeds that have every cell")
+        v = np.column_stack(cols)
+    return _matrix(v, what)
 
-    ``x[t]`` and ``y[t]`` hold task t's scores for the *same* seeds in the same order.
+
+def paired_comparison(x, y, *, reps: int = DEFAULT_REPS, random_state: int = DEFAULT_RANDOM_STATE,
+                      confidence: float = DEFAULT_CONFIDENCE, atol: float = 1e-9) -> Comparison:
+    """Paired (by seed) difference x - y and probability of improvement, runs resampled jointly.
+
+    ``x``, ``y``: ``[runs, cells]`` matrices (or lists of per-cell arrays) whose row i is the same
+    seed in both; the columns are the distinct estimands.
     """
-    xs, ys = _as_tasks(x), _as_tasks(y)
-    if len(xs) != len(ys) or not xs:
-        raise ValueError(f"x and y need the same, non-zero number of tasks ({len(xs)} vs {len(ys)})")
-    ds = []
-    for t, (a, b) in enumerate(zip(xs, ys)):
-        if a.shape != b.shape or a.size == 0:
-            raise ValueError(f"task {t}: x and y must hold the same seeds ({a.size} vs {b.size} scores)")
-        ds.append(a - b)
-    diff = float(np.mean([d.mean() for d in ds]))
-    p = float(np.mean([_win(d, atol).mean() for d in ds]))
-    n_pairs = min(d.size for d in ds)
-    if max(d.size for d in ds) < 2:
-        nan = float("nan")
-        return Comparison(diff, nan, nan, p, nan, nan, n_pairs, len(ds))
+    xs, ys = _paired_matrix(x, "x"), _paired_matrix(y, "y")
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y must hold the same seeds and cells (shapes {xs.shape} vs {ys.shape})")
+    d = xs - ys  # [runs, cells]
+    per_run = d.mean(axis=1)  # [runs]
+    wins = _win(d, atol).mean(axis=1)  # [runs]
+    diff, p = float(per_run.mean()), float(wins.mean())
+    n, c = int(d.shape[0]), int(d.shape[1])
+    nan = float("nan")
+    if n < 2:
+        return Comparison(diff, nan, nan, p, nan, nan, n, c)
     rng = np.random.default_rng(random_state)
-    diff_draws = np.empty((reps, len(ds)))
-    win_draws = np.empty((reps, len(ds)))
-    for t, d in enumerate(ds):
-        idx = rng.integers(0, d.size, size=(reps, d.size))   # [reps, n_t], same seeds for x and y
-        diff_draws[:, t] = d[idx].mean(axis=1)
-        win_draws[:, t] = _win(d, atol)[idx].mean(axis=1)
-    dlo, dhi = _percentiles(diff_draws.mean(axis=1), confidence)
-    plo, phi = _percentiles(win_draws.mean(axis=1), confidence)
-    return Comparison(diff, dlo, dhi, p, plo, phi, n_pairs, len(ds))
+    idx = rng.integers(0, n, size=(reps, n))  # the same seeds for the difference and the wins
+    dlo, dhi = _percentiles(per_run[idx].mean(axis=1), confidence)
+    plo, phi = _percentiles(wins[idx].mean(axis=1), confidence)
+    tlo, thi = t_interval(per_run, confidence)
+    return Comparison(diff, dlo, dhi, p, plo, phi, n, c, tlo, thi)
 
+
+def verdict(lo: float, hi: float, direction: int) -> str:
+    """``holds`` when the interval lies on the claimed side of 0 (``direction`` +1: positive, -1:
+    negative), ``contradicted`` when it lies on the other side, ``inconclusive`` otherwise (or NaN)."""
+    if np.isnan(lo) or np.isnan(hi):
+        return "inconclusive"
+    if direction * lo > 0 and direction * hi > 0:
+        return "holds"
+    if direction * lo < 0 and direction * hi < 0:
+        return "contradicted"
+    return "inconclusive"

@@ -3,7 +3,10 @@
 For each table (``paper.TABLES``) and each of our models that plays the paper model's role (the
 embedded ``tiny`` twin and/or the real model), every cell is the mean over seeds of the per-run
 score at the chosen evaluation step (``Options.eval_step``: each run's final one by default), with
-a 95% stratified-bootstrap interval (``stats``); marks and layout are the paper's (``render``).
+95% intervals with the run (seed) as the unit, resampled jointly across cells (``stats``; with fewer
+than 5 seeds the t-interval too); marks and layout are the paper's (``render``). The Avg. entry
+counts each distinct estimand once: Avg@8/16/32 (and Len@K) are c/n (mean length) of the same
+samples for every K, so they are one estimand per benchmark.
 Files per table (``tables/``): ``<name>.{md,tex,csv}`` (ours, paper layout and tidy CSV columns),
 ``<name>_stats.csv`` (mean, interval, seeds per cell), ``<name>_vs_grpo.csv`` (paired comparison
 with GRPO) and ``<name>_vs_paper.md`` (the paper's table and ours side by side). A table without
@@ -28,10 +31,43 @@ from analysis.render import (MARK_RULE, build_grid, contestant_label, fmt_ci, fm
                             grid_to_markdown, mark_best, mark_group_cols, md_simple_table)
 from analysis.scores import eval_step_rows, step_scores, value
 from analysis.select import Arm, hparam_arms, method_arm, stage_arms
-from analysis.stats import paired_comparison, stratified_bootstrap
+from analysis.stats import CONVENTION, MIN_SEEDS_BOOTSTRAP, paired_comparison, run_bootstrap
 
 CELL_COLS = ["model", "model_key", "bench_key", "benchmark", "metric", "k", "contestant", "method", "variant",
-             "curriculum_stages", "mean", "lo", "hi", "n_seeds", "seeds", "eval_steps", "text", "x"]
+             "curriculum_stages", "mean", "lo", "hi", "t_lo", "t_hi", "n_seeds", "seeds", "eval_steps", "text", "x"]
+
+
+def estimand(metric: str, k) -> tuple:
+    """The quantity a (metric, K) cell estimates: pass@k differs per k; avg@k (= c/n) and len@k
+    (= mean length) are the same number for every admissible k, so one estimand each."""
+    return (metric, int(k)) if metric == "pass" else (metric, None)
+
+
+def distinct_cells(cells: list[tuple]) -> list[tuple]:
+    """``(bench_key, metric, k)`` cells with duplicates of one estimand dropped (first kept)."""
+    seen, out = set(), []
+    for b, m, k in cells:
+        key = (b, *estimand(m, k))
+        if key not in seen:
+            seen.add(key)
+            out.append((b, m, k))
+    return out
+
+
+def seed_matrix(values: dict, cells: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """(seeds, [seeds, cells] matrix) of the seeds that have every one of ``cells``; ``values`` maps
+    a cell to (seeds, values)."""
+    common = None
+    for cell in cells:
+        s = values[cell][0]
+        common = s if common is None else np.intersect1d(common, s)
+    common = np.asarray(common if common is not None else [], dtype=int)
+    cols = []
+    for cell in cells:
+        s, v = values[cell]
+        _, _, idx = np.intersect1d(common, s, return_indices=True)
+        cols.append(v[idx])
+    return common, (np.column_stack(cols) if cols else np.empty((0, 0)))
 
 
 @dataclass
@@ -165,15 +201,23 @@ def _our_cells(spec: TableSpec, runs: Runs, model: str, arms: dict[str, Arm | No
                 seeds, vals = g["seed"].to_numpy(int), g["value"].to_numpy(float)
                 values[(c, b, metric, k)] = (seeds, vals)
                 per_cell.append(vals)
-                est = stratified_bootstrap([vals], **boot)
+                est = run_bootstrap(vals, **boot)
                 rows.append(dict(base, bench_key=b, benchmark=bench_label(bmap[b]), metric=metric, k=k,
-                                 mean=est.mean, lo=est.lo, hi=est.hi, n_seeds=len(vals),
+                                 mean=est.mean, lo=est.lo, hi=est.hi, t_lo=est.t_lo, t_hi=est.t_hi,
+                                 n_seeds=len(vals),
                                  seeds=" ".join(map(str, seeds)),
                                  eval_steps=" ".join(map(str, sorted(set(g["eval_step"].astype(int)))))))
         if spec.avg and per_cell and len(per_cell) == len(spec.benchmarks) * len(metrics):
-            est = stratified_bootstrap(per_cell, **boot)
-            rows.append(dict(base, bench_key="avg", benchmark="Avg.", metric="avg_all", k=pd.NA, mean=est.mean,
-                             lo=est.lo, hi=est.hi, n_seeds=est.n_runs, seeds="", eval_steps=""))
+            mine = {key[1:]: v for key, v in values.items() if key[0] == c}
+            cells_d = distinct_cells([(b, m, k) for b in spec.benchmarks for m, k in metrics])
+            seeds_d, mat = seed_matrix(mine, cells_d)
+            if seeds_d.size:
+                est = run_bootstrap(mat, **boot)
+                rows.append(dict(base, bench_key="avg", benchmark="Avg.", metric="avg_all", k=pd.NA,
+                                 mean=est.mean, lo=est.lo, hi=est.hi, t_lo=est.t_lo, t_hi=est.t_hi,
+                                 n_seeds=est.n_runs, seeds=" ".join(map(str, seeds_d)), eval_steps=""))
+            else:
+                missing.append(f"{contestant_label(spec, c)} Avg.: no seed has every cell")
         elif spec.avg and per_cell:
             missing.append(f"{contestant_label(spec, c)} Avg.: not every cell has a value")
     cells = pd.DataFrame(rows, columns=[c for c in CELL_COLS if c not in ("text", "x")])
@@ -212,30 +256,30 @@ def _comparisons(spec: TableSpec, runs: Runs, model: str, arms: dict, values: di
             g = g.sort_values("seed")
             gvals[(b, m, k)] = (g["seed"].to_numpy(int), g["value"].to_numpy(float))
     groups = [(metric_header(m, k), [(b, m, k) for b in spec.benchmarks]) for m, k in spec.metrics]
-    if spec.avg and len(spec.metrics) > 1:
-        groups.append(("Avg. (all cells)", [(b, m, k) for b in spec.benchmarks for m, k in spec.metrics]))
+    every = distinct_cells([(b, m, k) for b in spec.benchmarks for m, k in spec.metrics])
+    if len(every) > len(spec.benchmarks):  # more distinct estimands than one metric group has
+        heads = ", ".join(dict.fromkeys(metric_header(m, k) for _, m, k in every))
+        groups.append((f"Avg. over distinct cells ({heads})", every))
     rows = []
     for c, arm in arms.items():
         if arm is None or c in ("grpo", "base"):
             continue
+        mine = {key[1:]: v for key, v in values.items() if key[0] == c}
         for label, cells in groups:
-            xs, ys = [], []
-            for cell in cells:
-                a, g = values.get((c, *cell)), gvals.get(cell)
-                if a is None or g is None:
-                    continue
-                _, ia, ig = np.intersect1d(a[0], g[0], return_indices=True)  # pair by seed
-                if ia.size:
-                    xs.append(a[1][ia])
-                    ys.append(g[1][ig])
-            if not xs:
+            cells = [cell for cell in cells if cell in mine and cell in gvals]
+            if not cells:
                 continue
-            cmp = paired_comparison(xs, ys, reps=opts.reps, random_state=opts.random_state,
+            sx, mx = seed_matrix(mine, cells)
+            sy, my = seed_matrix(gvals, cells)
+            _, ia, ig = np.intersect1d(sx, sy, return_indices=True)  # pair by seed, jointly over cells
+            if not ia.size:
+                continue
+            cmp = paired_comparison(mx[ia], my[ig], reps=opts.reps, random_state=opts.random_state,
                                     confidence=opts.confidence)
             rows.append(dict(model=model_label(model), contestant=c, method_label=contestant_label(spec, c),
                              metric=label, tasks=cmp.n_tasks, n_pairs=cmp.n_pairs, diff=cmp.diff,
-                             diff_lo=cmp.diff_lo, diff_hi=cmp.diff_hi, p_improve=cmp.p_improve,
-                             p_lo=cmp.p_lo, p_hi=cmp.p_hi))
+                             diff_lo=cmp.diff_lo, diff_hi=cmp.diff_hi, t_lo=cmp.t_lo, t_hi=cmp.t_hi,
+                             p_improve=cmp.p_improve, p_lo=cmp.p_lo, p_hi=cmp.p_hi))
     return pd.DataFrame(rows)
 
 
@@ -296,8 +340,9 @@ def _tidy_csv(spec: TableSpec, cells: pd.DataFrame) -> str:
 
 def _stats_csv(cells: pd.DataFrame) -> str:
     cols = ["model", "benchmark", "metric", "k", "method", "variant", "curriculum_stages", "mean", "lo", "hi",
-            "n_seeds", "seeds", "eval_steps"]
-    out = cells[cols].rename(columns={"lo": "ci95_low", "hi": "ci95_high"})
+            "t_lo", "t_hi", "n_seeds", "seeds", "eval_steps"]
+    out = cells[cols].rename(columns={"lo": "ci95_low", "hi": "ci95_high", "t_lo": "t95_low",
+                                      "t_hi": "t95_high"})
     return out.to_csv(index=False, lineterminator="\n", float_format="%.4f")
 
 
@@ -315,11 +360,16 @@ def _comparison_md(cmp: pd.DataFrame) -> str:
     if cmp.empty:
         return "_No GRPO runs (or no seeds shared with GRPO) for this model: no paired comparison._\n"
     rows = []
+    few = bool((cmp["n_pairs"] < MIN_SEEDS_BOOTSTRAP).any())
     for r in cmp.itertuples():
-        rows.append([r.method_label, r.metric, f"{r.n_pairs} x {r.tasks}", fmt_ci(r.diff, r.diff_lo, r.diff_hi),
-                     fmt_ci(r.p_improve, r.p_lo, r.p_hi)])
-    return md_simple_table(["Method", "Metric", "seed pairs x tasks", "Δ vs GRPO (mean [95% CI])",
-                            "P(improvement) [95% CI]"], rows, right_from=2)
+        row = [r.method_label, r.metric, f"{r.n_pairs} x {r.tasks}", fmt_ci(r.diff, r.diff_lo, r.diff_hi)]
+        if few:
+            row.append(fmt_ci(r.diff, r.t_lo, r.t_hi))
+        rows.append(row + [fmt_ci(r.p_improve, r.p_lo, r.p_hi)])
+    heads = ["Method", "Metric", "seed pairs x cells", "Δ vs GRPO, mean [95% seed bootstrap]"]
+    if few:
+        heads.append("Δ vs GRPO, mean [95% t-interval]")
+    return md_simple_table(heads + ["P(improvement) [95% seed bootstrap]"], rows, right_from=2)
 
 
 @dataclass
@@ -352,6 +402,7 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
         if all(a is None for a in arms.values()):
             continue
         part = _Part(arms, *_our_cells(spec, runs, model, arms, notes))
+        runs.cache[("table_cells", spec.name, model)] = (arms, part.values, part.spec)  # reused by claims
         if part.cells.empty:
             reasons.append(f"{model}: runs exist but none has scorable samples ({'; '.join(part.missing[:3])})")
             continue
@@ -401,8 +452,9 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
         if spec.delta:
             md.append("Δ: SENT minus the best other method of the column, from the displayed values.")
         if spec.avg:
-            md.append("Avg.: mean of the row's cells; its interval resamples seeds within each cell "
-                      "(stratified bootstrap).")
+            md.append("Avg.: mean over benchmarks of each distinct estimand (Avg@K and Len@K are the same "
+                      "number for every K, so they count once per benchmark); seeds without every cell are "
+                      "left out of it.")
         if part.missing:
             md.append("\nCells without a value:\n" + "\n".join(f"- {m}" for m in part.missing))
         arm_notes = [n for a in arms.values() if a is not None for n in a.notes]
@@ -410,14 +462,25 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
             md.append("\nRun selection:\n" + "\n".join(f"- {n}" for n in arm_notes))
         ci_cells = cells.assign(text=[fmt_ci(m, lo, hi) for m, lo, hi in zip(cells["mean"], cells["lo"], cells["hi"])],
                                 bold=False, underline=False)
-        md.append(f"\n### Mean over seeds with 95% stratified-bootstrap interval ({runs.options.reps} resamples, "
+        md.append(f"\n### Mean over seeds with 95% seed-bootstrap interval ({runs.options.reps} resamples, "
                   f"random_state={runs.options.random_state})\n")
         md.append(grid_to_markdown(build_grid(mspec, ci_cells, contestants, sec, heads, None)))
+        few = [contestant_label(spec, c) for c, a in arms.items() if a is not None and len(a.seeds) < MIN_SEEDS_BOOTSTRAP]
+        if few:
+            t_cells = cells.assign(text=[fmt_ci(m, lo, hi) for m, lo, hi in zip(cells["mean"], cells["t_lo"],
+                                                                                  cells["t_hi"])],
+                                   bold=False, underline=False)
+            md.append(f"\n### Mean over seeds with 95% t-interval (fewer than {MIN_SEEDS_BOOTSTRAP} seeds: "
+                      f"{', '.join(few)}; the bootstrap above is crude at that size)\n")
+            md.append(grid_to_markdown(build_grid(mspec, t_cells, contestants, sec, heads, None)))
+        md.append(f"\n_{CONVENTION}_")
         cmp = _comparisons(mspec, runs, model, arms, part.values, part.bmap)
-        md.append("\n### Paired comparison with GRPO (runs paired by seed; tasks = the benchmarks)\n")
+        md.append("\n### Paired comparison with GRPO (runs paired by seed, resampled jointly over the cells)\n")
         md.append(_comparison_md(cmp))
+        md.append(f"\n_{CONVENTION}_")
         cmp_frames.append(cmp)
-        tex.append(grid_to_latex(grid, f"{title}. {model_title(model)}. Mean over seeds.",
+        tex.append(grid_to_latex(grid, f"{title}. {model_title(model)}. Mean over seeds "
+                                 f"({_seeds_line(spec, arms)}); 95% intervals in {spec.name}.md.",
                                  f"tab:{spec.name}:{model}"))
         seeds_info[model] = {c: (len(a.seeds) if a else 0) for c, a in arms.items()}
     status = "partial" if reasons else "built"
@@ -466,10 +529,11 @@ def _vs_paper_md(spec: TableSpec, title: str, paper_md: str, ours, reasons: list
             rows.append([contestant_label(spec, r.contestant), bench, mk,
                          r.text_paper if isinstance(r.text_paper, str) else "–", ours_t, diff])
         out.append("\n#### Cell by cell\n")
-        out.append(md_simple_table(["Method", "Benchmark", "Metric", "Paper", "Ours (mean [95% CI])",
+        out.append(md_simple_table(["Method", "Benchmark", "Metric", "Paper", "Ours (mean [95% seed bootstrap])",
                                     "Ours − paper"], rows, right_from=3))
     if reasons:
         out.append("\nNotes:\n" + "\n".join(f"- {r}" for r in reasons))
+    out.append(f"\n_{CONVENTION}_")
     return "\n".join(out) + "\n"
 
 
@@ -478,7 +542,8 @@ def _register_all():
         how = (f"Table {spec.roman} ({spec.title}): " +
                (spec.unavailable + "; the paper's numbers only" if spec.unavailable else
                 "mean over seeds of each run's score at the chosen eval step (default: its last), 95% "
-                "stratified-bootstrap intervals, paired comparison with GRPO, the paper's table beside it"))
+                "intervals with the seed as the unit (seed bootstrap, t-interval below 5 seeds), paired "
+                "comparison with GRPO, the paper's table beside it"))
 
         def make(runs: Runs, _spec=spec) -> TableResult:
             return build_table(_spec, runs)

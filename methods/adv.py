@@ -34,6 +34,7 @@ class AdvParams(GRPOParams):
 @register
 class Adv(LossMethod):
     name = "adv"
+    label = "w/ Adv"
     params_cls = AdvParams
     paper = "Cheng et al. 2025 (arXiv 2506.14758); SENT App. C-3"
 

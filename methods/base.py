@@ -187,6 +187,8 @@ class LossMethod:
 
     Class attributes:
         name: registry key (also the Hydra ``method=`` choice).
+        label: how tables and figures print it (default ``w/ <name>``); read torch-free by
+            ``methods/catalog.py``, so keep it (and the attributes below) literal.
         version: bump whenever the method's numbers change (recorded in every run's meta.json).
         params_cls: the frozen hyperparameter dataclass.
         paper: one line naming the paper/section the method comes from.
@@ -195,6 +197,7 @@ class LossMethod:
     """
 
     name: ClassVar[str]
+    label: ClassVar[str] = ""
     version: ClassVar[int] = 1
     params_cls: ClassVar[type[MethodParams]]
     paper: ClassVar[str] = ""

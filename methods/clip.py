@@ -40,6 +40,7 @@ class ClipCovParams(RefKLParams, SelectionParams):
 @register
 class Clip(LossMethod):
     name = "clip"
+    label = "w/ Clip"
     params_cls = ClipCovParams
     paper = "Cui et al. 2025 (arXiv 2505.22617) Clip-Cov; SENT App. C-5"
     needs_entropy = False

@@ -31,6 +31,7 @@ class KLCovParams(RefKLParams, SelectionParams):
 @register
 class Cov(LossMethod):
     name = "cov"
+    label = "w/ Cov"
     params_cls = KLCovParams
     paper = "Cui et al. 2025 (arXiv 2505.22617) KL-Cov; SENT App. C-6"
     needs_entropy = False

@@ -24,6 +24,7 @@ class EnParams(GRPOParams):
 @register
 class En(LossMethod):
     name = "en"
+    label = "w/ En"
     params_cls = EnParams
     paper = "Haarnoja et al. 2018 (max-entropy RL), as VeRL's entropy_coeff; SENT App. C-2"
 

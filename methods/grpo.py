@@ -26,6 +26,7 @@ def grpo_terms(batch: PolicyBatch, p: GRPOParams, advantages=None) -> tuple:
 @register
 class GRPO(LossMethod):
     name = "grpo"
+    label = "GRPO"
     params_cls = GRPOParams
     paper = "Shao et al. 2024 (DeepSeekMath); SENT Eq. 3-4, App. C-1"
     needs_entropy = False

@@ -35,6 +35,7 @@ class HighEnParams(GRPOParams, SelectionParams):
 @register
 class HighEn(LossMethod):
     name = "high_en"
+    label = "w/ High_En"
     params_cls = HighEnParams
     paper = "SENT App. C-7 (no reference code)"
 

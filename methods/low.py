@@ -27,6 +27,7 @@ class LowParams(GRPOParams, SelectionParams):
 @register
 class Low(_TokenKLMethod):
     name = "low"
+    label = "w/ Low"
     params_cls = LowParams
     paper = "SENT Table IX ablation (w/ Low)"
 

@@ -34,6 +34,7 @@ class MaskParams(GRPOParams, SelectionParams):
 @register
 class Mask(LossMethod):
     name = "mask"
+    label = "w/ Mask"
     params_cls = MaskParams
     paper = "Wang et al. 2025 (arXiv 2506.01939); SENT App. C-4"
 

@@ -77,6 +77,7 @@ class _TokenKLMethod(LossMethod):
 @register
 class Sent(_TokenKLMethod):
     name = "sent"
+    label = "w/ SENT"
     params_cls = SentParams
     paper = "SENT (arXiv 2512.04359) §IV-B Eq. 11-15 + §IV-A curriculum"
     default_curriculum = "semantic_entropy"
@@ -101,5 +102,6 @@ class LowCov(Sent):
     """w/ Low_Cov (Table IX): SENT's token loss without the curriculum (= Table VI 'No Curriculum')."""
 
     name = "low_cov"
+    label = "w/ Low_Cov"
     paper = "SENT Table IX ablation: low-entropy + high-covariance constraint, no curriculum"
     default_curriculum = "none"

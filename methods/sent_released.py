@@ -63,6 +63,7 @@ def _bugged_flat_gather(x: torch.Tensor, mask: torch.Tensor, idx: torch.Tensor) 
 @register
 class SentReleased(LossMethod):
     name = "sent_released"
+    label = "w/ SENT (released code)"
     params_cls = SentReleasedParams
     version = 1
     paper = "SENT released code (zldscr0/SENT@2a7c40f, compute_policy_loss_low_entropy_kl_cov_v2)"

@@ -97,6 +97,17 @@ def test_figures_drawn_or_reported_missing(build):
         assert f"### {name} — missing" in index
 
 
+def test_claims_are_written_and_linked(build):
+    _, out, _ = build
+    index = (out / "index.md").read_text()
+    assert "[claims.md](claims.md)" in index and "## The paper's claims — " in index
+    md = (out / "claims.md").read_text()
+    assert "## Verdicts" in md and "Kendall" in md
+    df = pd.read_csv(out / "claims.csv")
+    assert {"claim_id", "verdict", "lo", "hi"} <= set(df.columns) and len(df) > 0
+    assert (out / "claims_rank_agreement.csv").exists()
+
+
 def test_problems_are_summarised_and_printed(build):
     _, out, res = build
     summary = (out / "summary.md").read_text()

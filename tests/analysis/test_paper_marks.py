@@ -75,3 +75,21 @@ def test_report_is_complete():
     for spec in TABLES.values():
         assert f"**Table {spec.roman}**" in rep
     assert "44.01" in rep and "+2.66" in rep
+
+
+def test_values_the_benchmark_size_cannot_produce():
+    from analysis.check import check_report, grid_diffs
+    from analysis.paper import TABLES
+
+    found = {(g["roman"], g["benchmark"], g["metric"], g["contestant"], g["printed"])
+             for spec in TABLES.values() for g in grid_diffs(spec)}
+    # hand-checked: AMC23 Avg@8 on a 40 x 8 grid (step 0.3125): 64.375 or 64.6875, never 64.49;
+    # Minerva 272 x 8 (step 0.04596): 21.875 or 21.921; OlympiadBench Pass@16 on 675 problems: 61.037 or
+    # 61.185; AIME25 Pass@16 on 30 problems: 23.33 or 26.67
+    assert found == {("II", "AMC23", "Avg@8", "clip", "64.49"), ("II", "Minerva", "Avg@8", "sent", "21.90"),
+                     ("III", "OlympiadBench", "Pass@16", "en", "61.17"), ("III", "AIME25", "Pass@16", "mask", "26.60")}
+    # a one-decimal print (Table I's 43.3 = 13/30) is judged at its own precision: not flagged
+    assert not any(g["printed"] == "43.3" for spec in TABLES.values() for g in grid_diffs(spec))
+    rep = check_report()
+    assert "## 5. Values the benchmark's size cannot produce" in rep
+    assert "| III (Qwen2.5-Math-7B) | AIME25 | Pass@16 | w/ Mask | 26.60 | 30 x 16 |" in rep

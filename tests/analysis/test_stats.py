@@ -1,9 +1,10 @@
-"""Bootstrap intervals on tiny inputs whose bootstrap distributions are known exactly."""
+"""Bootstrap intervals on tiny inputs whose bootstrap distributions are known exactly, and the
+run-level intervals' coverage on simulated studies with known truth (tests/analysis/test_coverage.py)."""
 
 import numpy as np
 import pytest
 
-from analysis.stats import paired_comparison, stratified_bootstrap
+from analysis.stats import paired_comparison, run_bootstrap, stratified_bootstrap, verdict
 
 REPS = 20000  # enough that percentiles of these discrete distributions land on their exact values
 
@@ -73,3 +74,45 @@ def test_paired_ties_count_half_and_mixed_signs():
 def test_paired_needs_the_same_seeds():
     with pytest.raises(ValueError, match="same seeds"):
         paired_comparison([np.array([1.0, 2.0])], [np.array([1.0])])
+    with pytest.raises(ValueError, match="same seeds"):  # cells with different seed counts
+        paired_comparison([np.array([1.0, 2.0]), np.array([1.0])], [np.array([1.0, 2.0]), np.array([1.0])])
+
+
+def test_paired_resamples_seeds_jointly_across_cells():
+    # three cells, differences perfectly correlated across cells: seed 0 wins by 1 on all, seed 1 by 3.
+    # joint resampling: per-seed mean diff in {1, 3} -> resampled means {1 (1/4), 2 (1/2), 3 (1/4)}, so
+    # the 2.5% percentile is 1; resampling each cell independently makes "all three cells at 1" a
+    # 1/64 < 2.5% event and lifts the lower end to 4/3
+    d = np.array([[1.0, 1.0, 1.0], [3.0, 3.0, 3.0]])
+    c = paired_comparison(d, np.zeros_like(d), reps=REPS)
+    assert c.diff == 2.0 and (c.diff_lo, c.diff_hi) == (1.0, 3.0)
+    assert c.n_pairs == 2 and c.n_tasks == 3
+    strat = stratified_bootstrap([d[:, 0], d[:, 1], d[:, 2]], reps=REPS)
+    assert strat.lo == pytest.approx(4 / 3)  # the flaw the joint resampling fixes
+
+
+def test_run_bootstrap_is_joint_and_t_interval_is_hand_computed():
+    v = np.array([[0.0, 2.0], [2.0, 4.0], [4.0, 6.0]])  # per-run means 1, 3, 5
+    e = run_bootstrap(v, reps=REPS)
+    assert e.mean == 3.0 and e.n_runs == 3 and e.n_cells == 2
+    assert (e.lo, e.hi) == (1.0, 5.0)  # resamples of {1,3,5}: min 1 and max 5 each have p = 1/27 > 2.5%
+    # t: 3 +- t_{2,0.975} * 2 / sqrt(3), t_{2,0.975} = 4.302653
+    assert e.t_lo == pytest.approx(3 - 4.302653 * 2 / np.sqrt(3), abs=1e-5)
+    assert e.t_hi == pytest.approx(3 + 4.302653 * 2 / np.sqrt(3), abs=1e-5)
+    assert e.primary()[2] == "t"  # 3 < MIN_SEEDS_BOOTSTRAP
+    assert run_bootstrap(np.arange(6.0)).primary()[2] == "bootstrap"
+
+
+def test_run_bootstrap_rejects_missing_cells_and_one_run_has_no_interval():
+    with pytest.raises(ValueError, match="NaN"):
+        run_bootstrap(np.array([[1.0, np.nan], [2.0, 3.0]]))
+    one = run_bootstrap(np.array([[1.0, 3.0]]))
+    assert one.mean == 2.0 and np.isnan(one.lo) and np.isnan(one.t_hi)
+
+
+def test_verdict():
+    assert verdict(0.1, 2.0, +1) == "holds"
+    assert verdict(-2.0, -0.1, +1) == "contradicted"
+    assert verdict(-2.0, -0.1, -1) == "holds"
+    assert verdict(-0.1, 0.1, +1) == "inconclusive"
+    assert verdict(float("nan"), 1.0, +1) == "inconclusive"

@@ -231,3 +231,25 @@ def test_real_model_runs_are_compared_with_the_paper_cell_by_cell(tmp_path):
     # the paper prints 40.00 for GRPO AIME24 Pass@8; ours is 25.00 with a zero-width interval (equal seeds)
     assert "| GRPO | AIME24 | Pass@8 | 40.00 | 25.00 [25.00, 25.00] | -15.00 |" in vs
     assert "| w/ SENT | AIME24 | Pass@8 | 63.33 | – | – |" in vs  # no SENT runs: shown as missing, not faked
+
+
+def test_avg_counts_each_estimand_once_and_runs_are_the_unit(runs, built):
+    res = built("table02_avgk_1p5b")
+    st = csv_of(res, "_stats")
+    avg = st[(st["method"] == "sent") & (st["metric"] == "avg_all")].iloc[0]
+    # SENT's seeds score 2/32 and 4/32 on every benchmark: per-seed Avg. 6.25 and 12.5; a run-level
+    # bootstrap over 2 seeds gives exactly those two values as its ends, whatever the number of cells
+    assert avg["mean"] == pytest.approx(9.375) and avg["n_seeds"] == 2 and avg["seeds"] == "0 1"
+    assert (avg["ci95_low"], avg["ci95_high"]) == (pytest.approx(6.25), pytest.approx(12.5))
+    # t-interval over the 2 per-seed values: 9.375 +- t_{1,0.975} (12.706205) * 4.4194 / sqrt(2)
+    half = 12.706205 * np.std([6.25, 12.5], ddof=1) / np.sqrt(2)
+    assert avg["t95_low"] == pytest.approx(9.375 - half, abs=1e-3)
+    cmp = pd.read_csv(io.StringIO(res.files[f"{res.name}_vs_grpo.csv"]))
+    # Avg@8/16/32 are one estimand: no "all cells" aggregate that would count them three times
+    assert sorted(cmp.loc[cmp["contestant"] == "sent", "metric"]) == ["Avg@16", "Avg@32", "Avg@8"]
+    md = res.files[f"{res.name}.md"]
+    assert "95% t-interval (fewer than 5 seeds" in md and "the run as the unit" in md
+    # Table I's Pass@8/16/32 are distinct estimands: their joint aggregate has 18 cells
+    c1 = pd.read_csv(io.StringIO(built("table01_passk_1p5b").files["table01_passk_1p5b_vs_grpo.csv"]))
+    agg = c1[(c1["contestant"] == "sent") & c1["metric"].str.startswith("Avg. over distinct")].iloc[0]
+    assert agg["tasks"] == 18 and agg["n_pairs"] == 2

@@ -1,0 +1,113 @@
+"""Method metadata without importing torch: each registered method's name, label and flags, read from
+the method files' source.
+
+``analysis/`` needs the methods' printed labels and properties but must import neither torch nor
+verl, and importing the ``methods`` package imports torch (every method file does). This module uses
+only the standard library: it parses every ``methods/*.py`` with ``ast``, finds the classes decorated
+with ``@register``, and resolves their literal class attributes (``name``, ``label``, ``paper``,
+``default_curriculum``, ``needs_ref``, ``needs_entropy``, ``version``) through their base classes in
+this package, ``LossMethod``'s defaults included. A new method file is picked up with no list to edit.
+
+Load it without running ``methods/__init__.py`` (which would import torch)::
+
+    spec = importlib.util.spec_from_file_location("methods_catalog", <methods dir>/catalog.py)
+
+(``analysis.paper.method_catalog`` does this). ``tests/methods/test_catalog.py`` checks that the
+catalog equals the imported registry's class attributes for every method.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ATTRS = ("name", "label", "paper", "default_curriculum", "needs_ref", "needs_entropy", "version")
+SKIP = {"__init__", "__main__", "catalog"}
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    name: str
+    label: str  # as tables and figures print it; ``LossMethod.display_label``
+    paper: str
+    default_curriculum: str
+    needs_ref: bool
+    needs_entropy: bool
+    version: int
+    module: str
+
+
+def default_label(name: str) -> str:
+    """The label of a method that sets none: ``w/ <name>`` (the paper's style, e.g. "w/ En")."""
+    return f"w/ {name}"
+
+
+def _classes(path: Path) -> dict[str, dict]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    out = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        attrs = {}
+        for st in node.body:
+            target = value = None
+            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+                target, value = st.targets[0].id, st.value
+            elif isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name) and st.value is not None:
+                target, value = st.target.id, st.value
+            if target in ATTRS:
+                try:
+                    attrs[target] = ast.literal_eval(value)
+                except ValueError:
+                    attrs[target] = _NonLiteral(ast.unparse(value))
+        bases = [b.id if isinstance(b, ast.Name) else b.attr for b in node.bases
+                 if isinstance(b, (ast.Name, ast.Attribute))]
+        registered = any((isinstance(d, ast.Name) and d.id == "register")
+                         or (isinstance(d, ast.Attribute) and d.attr == "register") for d in node.decorator_list)
+        out[node.name] = {"bases": bases, "attrs": attrs, "registered": registered, "module": path.stem}
+    return out
+
+
+@dataclass(frozen=True)
+class _NonLiteral:
+    source: str
+
+
+def catalog(directory: Path | str = HERE) -> dict[str, MethodInfo]:
+    """``{name: MethodInfo}`` of every ``@register``-ed class under ``directory``."""
+    classes: dict[str, dict] = {}
+    for path in sorted(Path(directory).glob("*.py")):
+        if path.stem in SKIP:
+            continue
+        for cname, info in _classes(path).items():
+            classes.setdefault(cname, info)  # the first definition by file name wins (as an import would not)
+
+    def resolve(cname: str, seen=()) -> dict:
+        info = classes.get(cname)
+        if info is None or cname in seen:
+            return {}
+        merged: dict = {}
+        for b in reversed(info["bases"]):  # left-most base wins, as in a simple MRO
+            merged.update(resolve(b, (*seen, cname)))
+        merged.update(info["attrs"])
+        return merged
+
+    out = {}
+    for cname, info in classes.items():
+        if not info["registered"]:
+            continue
+        a = resolve(cname)
+        bad = {k: v.source for k, v in a.items() if isinstance(v, _NonLiteral)}
+        name = a.get("name")
+        if bad or not isinstance(name, str):
+            raise ValueError(f"methods/{info['module']}.py: class {cname} must set its class attributes "
+                             f"{', '.join(sorted(bad)) or 'name'} to literal values (the torch-free method "
+                             f"catalog reads them from the source); got {bad or name!r}")
+        out[name] = MethodInfo(name=name, label=a.get("label") or default_label(name), paper=a.get("paper", ""),
+                               default_curriculum=a.get("default_curriculum", "none"),
+                               needs_ref=bool(a.get("needs_ref", False)),
+                               needs_entropy=bool(a.get("needs_entropy", True)), version=int(a.get("version", 1)),
+                               module=info["module"])
+    return out
