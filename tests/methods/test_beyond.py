@@ -263,3 +263,22 @@ def test_stateless_methods_report_no_state():
     _, _, _, metrics = run_method("grpo", t)
     assert not any(k.startswith(STATE_DELTA_PREFIX) for k in metrics)
     assert not build_method("archer").stateful() and build_method("entropic").stateful()
+
+
+def test_experiment_beyond_runs_the_eight_and_the_six():
+    """``+experiment=beyond``: the paper's eight methods and the six, three seeds, each composing to its
+    own method node (with the paper's defaults) and curriculum (SENT keeps its own)."""
+    from omegaconf import OmegaConf
+
+    from tests.embedded.conftest import REPO, compose
+
+    params = OmegaConf.load(REPO / "sweeps" / "experiment" / "beyond.yaml").hydra.sweeper.params
+    methods = str(params.method).split(",")
+    assert str(params.seed) == "0,1,2" and len(methods) == len(set(methods)) == 14
+    assert set(methods) == {"grpo", "en", "adv", "mask", "clip", "cov", "high_en", "sent",
+                            "clip_higher", "gspo", "cispo", "gtpo", "archer", "entropic"}
+    for m in ("sent", "gspo", "entropic"):
+        cfg = compose("+experiment=beyond", f"method={m}", "seed=1")
+        assert cfg.method.name == m and cfg.seed == 1
+        assert cfg.curriculum.name in ("auto", "semantic_entropy" if m == "sent" else "none")
+    assert compose("+experiment=beyond", "method=gspo").method.loss_agg_mode == "seq-mean-token-mean"
