@@ -60,7 +60,7 @@ class ArcherParams(RefKLParams):
 def response_quantile_split(entropy: torch.Tensor, mask: torch.Tensor, q: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(low, high) bool ``[B, T]``: per response, ``H <= quantile_q(H)`` and ``H > quantile_q(H)``."""
     h = torch.where(mask, entropy.detach(), torch.full_like(entropy, float("nan")))         # [B, T]
-    thr = torch.nanquantile(h.to(torch.float64), q, dim=-1, keepdim=True).to(h.dtype)     # [B, 1]
+    thr = torch.nanquantile(h, q, dim=-1, keepdim=True)                                   # [B, 1]
     return mask & (h <= thr), mask & (h > thr)
 
 
