@@ -22,8 +22,8 @@ import torch
 
 from methods import ConfigError, LossMethod, PolicyBatch, build_method
 
-__all__ = ["harness_loss", "LossConfig", "STATE_DELTA_PREFIX", "prepare_state", "MethodSpec", "method_from_config", "validate_actor_config", "precompute_selection",
-           "metric_values", "SELECTION_PREFIX"]
+__all__ = ["harness_loss", "LossConfig", "MethodSpec", "method_from_config", "validate_actor_config", "precompute_selection",
+           "metric_values", "prepare_state", "SELECTION_PREFIX", "STATE_DELTA_PREFIX"]
 
 #: data keys that carry batch-scope selections: ``sel_<name>`` -> bool [B, T]
 SELECTION_PREFIX = "sel_"

@@ -31,7 +31,8 @@ Where we differ from the released code (recorded in ``source``):
 - ``w_k`` is ``B_call * dp_size / global_batch_size`` (the released code: micro-batch rows over the
   mini-batch rows); 1 when the loss call carries no global batch size.
 - The target entropy does not transfer across models: the paper sets it per model. At the embedded
-  scale no calibration rule is defined for it yet; the paper's 0.1 is kept (see docs/methods.md).
+  scale no rule is fixed for it yet; the paper's 0.1 is kept, which on the tiny model lies below its
+  entropy (docs/methods.md, "entropic").
 """
 
 from __future__ import annotations
