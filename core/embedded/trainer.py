@@ -343,7 +343,7 @@ class _Run:
     def _step(self, step: int) -> dict:
         from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
 
-        from core.loss import harness_loss, metric_values, precompute_selection
+        from core.loss import STATE_DELTA_PREFIX, harness_loss, metric_values, precompute_selection
 
         tr = self.train
         rng = random.Random(_seed_of("prompts", self.seed, step))
@@ -400,7 +400,8 @@ class _Run:
                                          "coefficients")
             self.opt.step()
             for k, v in metric_values(metrics).items():
-                sums[k].append(v)
+                if not k.startswith(STATE_DELTA_PREFIX):  # verl's state transport; the state is logged as method/*
+                    sums[k].append(v)
             sums["train/grad_norm"].append(float(gn))
         self.policy.eval()
         t_upd = time.time() - t1
