@@ -21,7 +21,8 @@ Assumptions where the paper leaves room (recorded in each field's ``source``):
 - Normalisation set (Eq. 6): the shaped rewards of all O+ and O- tokens of the loss call are
   standardised **jointly** (mean and unbiased std, as verl's GRPO advantage), so O+ tokens stay above
   O- tokens. The paper writes separate R+ / R- sets; standardising O+ only among O+ tokens would
-  remove the correctness signal entirely, which we read as not intended. The sums over k, d_t and
+  remove the correctness signal entirely (with alpha2 = 0 every advantage would be 0, where GTPO
+  should reduce to its DAPO base), which we read as not intended. The sums over k, d_t and
   h_t, and the normalisation run over the responses of the loss call (the loss sees no prompt-group
   ids; with whole groups in a micro-batch, as the embedded trainer has, they span those groups).
 - ``eps = 1e-6`` in ``1/(H + eps)``, the entropy sums and the std (Remark 2.1 adds an epsilon).
