@@ -282,3 +282,38 @@ def test_experiment_beyond_runs_the_eight_and_the_six():
         assert cfg.method.name == m and cfg.seed == 1
         assert cfg.curriculum.name in ("auto", "semantic_entropy" if m == "sent" else "none")
     assert compose("+experiment=beyond", "method=gspo").method.loss_agg_mode == "seq-mean-token-mean"
+
+
+# ---- reductions to GRPO (exact, on the shared conformance batch) ----------------------------------
+
+def _same(a, b):
+    for x, y in zip(a[:3], b[:3]):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, params", [
+    ("clip_higher", {"clip_ratio_high": 0.2, "clip_ratio_c": 3.0}),
+    ("archer", {"low_clip_ratio_high": 0.2, "high_clip_ratio_low": 0.2, "high_clip_ratio_high": 0.2,
+                "clip_ratio_c": 3.0, "kl_coef": 0.0}),
+    ("entropic", {"kp": 0.0, "ki": 0.0, "high_prob_thresh": 0.5}),
+])
+def test_reduces_to_grpo_without_kl(name, params):
+    from tests.methods.conftest import make_batch
+
+    t = make_batch()
+    _same(run_method(name, t, params), run_method("grpo", t, {"kl_coef": 0.0}))
+
+
+def test_gtpo_without_the_entropy_term_is_token_weighted_outcome_standardisation():
+    """alpha2 = 0: every O+ token's reward is +1 and every O- token's -1, standardised over all of them."""
+    from methods.gtpo import gtpo_advantages
+    from tests.methods.conftest import make_batch
+
+    t = make_batch()
+    _, a = gtpo_advantages(t["entropy"], t["advantages"], t["mask"], 1.0, 0.0)
+    m = t["mask"]
+    sign = torch.sign(t["advantages"])
+    vals = sign[m]
+    expected = torch.where(m, (sign - vals.mean()) / vals.std(), torch.zeros_like(sign))
+    torch.testing.assert_close(a, expected, rtol=1e-5, atol=1e-6)
+    assert (a[m & (sign > 0)] > 0).all() and (a[m & (sign < 0)] < 0).all()
