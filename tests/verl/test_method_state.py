@@ -6,7 +6,10 @@ covered by tests/verl/test_training_worker.py (``MethodStateSync`` around verl's
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
+from pathlib import Path
 
 import pytest
 
@@ -34,13 +37,21 @@ class StubCheckpointManager:
         pass
 
 
-def _trainer(tmp_path, method: str, global_steps: int, increments=()):
+@functools.lru_cache(maxsize=None)
+def _planned(method: str):
+    """The verl config the dry run composes for ``method`` (composed once per method: it is the slow part)."""
+    import tempfile
+
     from tests.cluster.conftest import make_cfg
 
+    with tempfile.TemporaryDirectory() as d:
+        return vb.plan(make_cfg("r1_distill_qwen_1p5b", method, runs_root=d), Path(d) / "run", dry_run=True)[0].config
+
+
+def _trainer(tmp_path, method: str, global_steps: int, increments=()):
     from core.verl_plugin import HarnessTrainer
 
-    cfg = make_cfg("r1_distill_qwen_1p5b", method, runs_root=str(tmp_path))
-    config = vb.plan(cfg, tmp_path / "run", dry_run=True)[0].config
+    config = copy.deepcopy(_planned(method))
     config.trainer.default_local_dir = str(tmp_path / "ckpt")
     config.trainer.resume_mode = "auto"
     t = object.__new__(HarnessTrainer)
