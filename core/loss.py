@@ -23,10 +23,12 @@ import torch
 from methods import ConfigError, LossMethod, PolicyBatch, build_method
 
 __all__ = ["harness_loss", "LossConfig", "MethodSpec", "method_from_config", "validate_actor_config", "precompute_selection",
-           "metric_values", "SELECTION_PREFIX"]
+           "metric_values", "prepare_state", "SELECTION_PREFIX", "STATE_DELTA_PREFIX"]
 
 #: data keys that carry batch-scope selections: ``sel_<name>`` -> bool [B, T]
 SELECTION_PREFIX = "sel_"
+#: metrics carrying a loss call's increments of a stateful method's state (``SUM`` aggregation)
+STATE_DELTA_PREFIX = "method_state_delta/"
 
 
 @dataclass
@@ -45,6 +47,7 @@ class LossConfig:
     entropy_coeff: float = 0.0
     calculate_entropy: bool = True
     global_batch_info: dict = field(default_factory=dict)
+    method_state: dict | None = None      # a stateful method's state, owned and checkpointed by the trainer
 
 
 @dataclass(frozen=True)
@@ -142,11 +145,35 @@ def _scalar(data: Any, key: str, default: Any = None) -> Any:
     return v
 
 
-def harness_loss(config: Any, model_output: Mapping[str, torch.Tensor], data: Any, dp_group: Any = None):
-    """verl whole-loss signature: ``(config, model_output, data, dp_group) -> (loss, metrics)``."""
+def prepare_state(method: LossMethod, store: dict | None) -> dict[str, float]:
+    """The state dict a stateful method works on: ``store`` (seeded in place with the method's initial
+    values when empty), or a fresh initial state when there is no store (a single loss evaluation:
+    tests, benchmarks). A store holding other keys belongs to another method and is refused."""
+    init = method.init_state()
+    if store is None:
+        return dict(init)
+    if not store:
+        store.update(init)
+    if set(store) != set(init):
+        raise ConfigError(f"method {method.name!r} keeps state {sorted(init)} but the trainer's method_state has "
+                          f"{sorted(store)}: it belongs to another method or version; start the run over")
+    return store
+
+
+def harness_loss(config: Any, model_output: Mapping[str, torch.Tensor], data: Any, dp_group: Any = None,
+                 method_state: dict | None = None):
+    """verl whole-loss signature: ``(config, model_output, data, dp_group) -> (loss, metrics)``.
+
+    ``method_state`` (or ``config.method_state``) is the trainer's state dict of a stateful method
+    (see ``LossMethod.init_state``); the method updates it in place.
+    """
     from verl.utils.metric import AggregationType, Metric
 
     method = method_from_config(config.policy_loss)
+    state = before = None
+    if method.stateful():
+        state = prepare_state(method, method_state if method_state is not None else _get(config, "method_state", None))
+        before = dict(state)
     log_prob = _to_padded(model_output["log_probs"], data)                  # [B, T] with grad
     entropy = _to_padded(model_output.get("entropy"), data)                 # [B, T] with grad or None
     if method.requires_entropy() and entropy is None:
@@ -176,6 +203,7 @@ def harness_loss(config: Any, model_output: Mapping[str, torch.Tensor], data: An
         old_entropy=t.get("old_entropy"),
         selection={k[len(SELECTION_PREFIX):]: t[k] for k in sel_keys},
         global_info=info,
+        state=state,
     )
     out = method(batch)
     if not torch.isfinite(out.loss):
@@ -185,6 +213,8 @@ def harness_loss(config: Any, model_output: Mapping[str, torch.Tensor], data: An
         info["global_batch_size"] is not None or info["loss_scale_factor"] is not None
     metrics: dict[str, Any] = {k: Metric(value=float(v), aggregation=AggregationType.MEAN)
                                for k, v in out.metrics.items()}
+    for k, v in (state or {}).items():  # this call's increments: summed over micro-batches, averaged over ranks
+        metrics[STATE_DELTA_PREFIX + k] = Metric(value=float(v - before[k]), aggregation=AggregationType.SUM)
     metrics["train/loss"] = Metric(value=out.loss.detach(),
                                    aggregation=AggregationType.SUM if global_norm else AggregationType.MEAN)
     if entropy is not None:

@@ -10,22 +10,30 @@ declared in pyproject.toml (verl imports it when ``VERL_USE_EXTERNAL_PLUGINS=aut
 2. registers the policy-loss name ``harness``, which raises if verl ever calls it as a plain policy
    loss: that would mean the whole-loss function was not installed, and we never fall back to GRPO;
 3. registers the v1 trainer ``harness`` (``trainer.v1.trainer_mode=harness``), a synchronous PPO
-   trainer that installs the harness loss on the actor workers with ``set_loss_fn`` once they exist.
+   trainer that installs the harness loss on the actor workers with ``set_loss_fn`` once they exist;
+4. keeps a stateful method's state (``LossMethod.init_state``, e.g. EntroPIC's integral) on the
+   driver (:class:`MethodStateSync`): the loss runs in the workers and reports each call's state
+   increments as ``SUM`` metrics; the driver adds them up after every update, reinstalls the loss
+   with the summed state before the next one (all ranks start each step from the same state), and
+   writes it next to verl's checkpoint (``global_step_N/harness_method_state.json``), from which a
+   resumed run restores it.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from verl.trainer.ppo.core_algos import register_policy_loss
 from verl.workers.config import PolicyLossConfig
 
-from core.loss import harness_loss, method_from_config, validate_actor_config
-from methods import ConfigError
+from core.loss import STATE_DELTA_PREFIX, harness_loss, method_from_config, validate_actor_config
+from methods import ConfigError, LossMethod
 
-__all__ = ["HarnessPolicyLossConfig", "install_loss", "LOSS_MODE", "TRAINER_MODE"]
+__all__ = ["HarnessPolicyLossConfig", "install_loss", "MethodStateSync", "LOSS_MODE", "TRAINER_MODE"]
 
 LOSS_MODE = "harness"
 TRAINER_MODE = "harness"
@@ -57,10 +65,65 @@ if LOSS_MODE not in __import__("verl.trainer.ppo.core_algos", fromlist=["POLICY_
     register_policy_loss(LOSS_MODE)(_not_installed)
 
 
-def install_loss(worker_group: Any, actor_config: Any) -> None:
-    """Validate the actor config against its method and install the harness loss on ``worker_group``."""
+def install_loss(worker_group: Any, actor_config: Any, method_state: dict | None = None) -> None:
+    """Validate the actor config against its method and install the harness loss on ``worker_group``
+    (with a stateful method's state, which each worker then updates in its own copy)."""
     validate_actor_config(actor_config)
-    worker_group.set_loss_fn(functools.partial(harness_loss, config=actor_config))
+    kw = {} if method_state is None else {"method_state": dict(method_state)}
+    worker_group.set_loss_fn(functools.partial(harness_loss, config=actor_config, **kw))
+
+
+class MethodStateSync:
+    """The driver's copy of a stateful method's state on the verl backend (see the module docstring).
+
+    ``absorb`` reads the update's metrics: per key, a list with one value per mini-batch (each the sum
+    over that mini-batch's loss calls of the rank-averaged increments), or a scalar. With one data-
+    parallel rank this is exactly the worker's state; with several, each rank runs its own micro-batch
+    entropies within a step (as the released EntroPIC code does) and the driver keeps their mean.
+    """
+
+    FILE = "harness_method_state.json"
+
+    def __init__(self, method: LossMethod):
+        if not method.stateful():
+            raise ConfigError(f"method {method.name!r} keeps no state")
+        self.method = method
+        self.state = method.init_state()
+
+    def install(self, worker_group: Any, actor_config: Any) -> None:
+        install_loss(worker_group, actor_config, method_state=self.state)
+
+    def absorb(self, metrics: Mapping[str, Any]) -> None:
+        for k in self.state:
+            key = STATE_DELTA_PREFIX + k
+            hits = [v for name, v in metrics.items() if name == key or name.endswith("/" + key)]
+            if len(hits) != 1:
+                raise ConfigError(f"the actor update returned {len(hits)} values of {key!r} (expected 1): the "
+                                  f"harness loss did not run, or its metrics were renamed; the state of "
+                                  f"{self.method.name!r} cannot be tracked")
+            v = hits[0]
+            self.state[k] += float(sum(v) if isinstance(v, (list, tuple)) else v)
+
+    def save(self, folder: str) -> str:
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, self.FILE)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump({"method": self.method.name, "version": self.method.version, "state": self.state}, f)
+        os.replace(tmp, path)
+        return path
+
+    def load(self, folder: str) -> None:
+        path = os.path.join(folder, self.FILE)
+        if not os.path.exists(path):
+            raise ConfigError(f"resuming method {self.method.name!r} from {folder}, which has no {self.FILE}: its "
+                              "state (e.g. EntroPIC's integral) was not saved with the checkpoint; start the run over")
+        with open(path) as f:
+            saved = json.load(f)
+        if saved.get("method") != self.method.name or set(saved.get("state", {})) != set(self.state):
+            raise ConfigError(f"{path} holds the state of method {saved.get('method')!r} {sorted(saved.get('state', {}))}"
+                              f", not of {self.method.name!r} {sorted(self.state)}")
+        self.state = {k: float(v) for k, v in saved["state"].items()}
 
 
 def _register_trainer() -> None:
@@ -94,7 +157,34 @@ def _register_trainer() -> None:
                     f"method {method.name!r} with scope='batch' is implemented on the embedded backend only; on "
                     "verl use scope=micro (set ppo_micro_batch_size_per_gpu to the per-GPU mini-batch for "
                     "mini-batch-wide selection)")
-            install_loss(self.actor_rollout_wg, actor_cfg)
+            self._harness_actor_cfg = actor_cfg
+            self._harness_state = MethodStateSync(method) if method.stateful() else None
+            if self._harness_state is not None and self.global_steps > 0:  # resumed: the state of that step
+                self._harness_state.load(self._harness_resume_folder())
+            install_loss(self.actor_rollout_wg, actor_cfg,
+                         None if self._harness_state is None else self._harness_state.state)
+            if self._harness_state is not None:
+                wg, update = self.actor_rollout_wg, self.actor_rollout_wg.update_actor
+
+                def update_and_track(*args, **kwargs):
+                    self._harness_state.install(wg, self._harness_actor_cfg)  # every rank from the driver's state
+                    out = update(*args, **kwargs)
+                    self._harness_state.absorb(out["metrics"])
+                    return out
+
+                wg.update_actor = update_and_track
+
+        def _harness_resume_folder(self) -> str:
+            trainer_cfg = self.config.trainer
+            if trainer_cfg.resume_mode == "resume_path":
+                return os.path.abspath(trainer_cfg.resume_from_path)
+            return os.path.join(os.path.abspath(trainer_cfg.default_local_dir), f"global_step_{self.global_steps}")
+
+        def _save_checkpoint(self):
+            super()._save_checkpoint()
+            if getattr(self, "_harness_state", None) is not None:
+                self._harness_state.save(os.path.join(self.config.trainer.default_local_dir,
+                                                       f"global_step_{self.global_steps}"))
 
     globals()["HarnessTrainer"] = HarnessTrainer
 

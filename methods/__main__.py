@@ -18,15 +18,17 @@ def main(argv: list[str] | None = None) -> int:
     out = []
     for name in names:
         cls = get_method_cls(name)
-        out.append({"name": name, "version": cls.version, "paper": cls.paper,
+        out.append({"name": name, "version": cls.version, "paper": cls.paper, "label": cls.label or name,
                     "needs_entropy": cls.needs_entropy, "default_curriculum": cls.default_curriculum,
-                    "params": describe(name)})
+                    "state": cls().init_state(), "params": describe(name)})
     if args.json:
         json.dump(out, sys.stdout, indent=2, default=str)
         print()
         return 0
     for m in out:
         print(f"{m['name']}  (v{m['version']}, curriculum={m['default_curriculum']})  {m['paper']}")
+        if m["state"]:
+            print(f"  state (saved in checkpoints): {', '.join(f'{k}={v!r}' for k, v in m['state'].items())}")
         width = max(len(r["field"]) for r in m["params"])
         for r in m["params"]:
             print(f"  {r['field']:<{width}} = {r['default']!r:<12} {r['doc']}")

@@ -147,6 +147,7 @@ class PolicyBatch:
     old_entropy: torch.Tensor | None = None   # [B, T] H_t of the rollout policy (no grad)
     selection: Mapping[str, torch.Tensor] = field(default_factory=dict)  # batch-scope masks, [B, T] bool
     global_info: Mapping[str, Any] = field(default_factory=dict)  # dp_size, batch_num_tokens, ...
+    state: dict[str, float] | None = None  # the run's method state (stateful methods only; mutable)
 
     def aggregate(self, loss_mat: torch.Tensor, mode: str, mask: torch.Tensor | None = None) -> torch.Tensor:
         """verl ``agg_loss`` over ``mask`` (default: the response mask)."""
@@ -194,6 +195,15 @@ class LossMethod:
         paper: one line naming the paper/section the method comes from.
         needs_entropy / needs_ref: what the core must compute for this method.
         default_curriculum: the curriculum the method uses unless the sweep overrides it.
+        label: how tables and figures name the method (empty: the registry name).
+
+    Per-method state (a controller's integral, a running statistic): a method that needs state
+    across loss calls returns its initial values from :meth:`init_state` (a flat dict of floats).
+    The trainer owns the dict (``config.method_state``), saves it in its checkpoints and restores
+    it on resume; the core hands it to the method as ``batch.state``, and ``compute`` updates it
+    in place. State must be *additive* (a loss call adds increments to its values): the core
+    reports each call's increments as ``SUM`` metrics (``method_state_delta/<key>``), from which
+    the verl trainer, whose loss runs in the workers, rebuilds the state on the driver.
     """
 
     name: ClassVar[str]
@@ -204,6 +214,7 @@ class LossMethod:
     needs_entropy: ClassVar[bool] = True
     needs_ref: ClassVar[bool] = False
     default_curriculum: ClassVar[str] = "none"
+    label: ClassVar[str] = ""
 
     def __init__(self, params: MethodParams | None = None, **overrides: Any):
         if params is None:
@@ -222,6 +233,13 @@ class LossMethod:
 
     def requires_entropy(self) -> bool:
         return self.needs_entropy
+
+    def init_state(self) -> dict[str, float]:
+        """Initial per-run state of a stateful method (``{}``: the method keeps no state)."""
+        return {}
+
+    def stateful(self) -> bool:
+        return bool(self.init_state())
 
     def select(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
         """Token selections of this method (bool ``[B, T]`` masks), computed from detached tensors.

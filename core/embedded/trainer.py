@@ -209,6 +209,8 @@ class _Run:
         self.loss_cfg.use_kl_loss = self.method.requires_ref()
         self.loss_cfg.calculate_entropy = True
         self.loss_cfg.loss_agg_mode = self.method.params.loss_agg_mode
+        # a stateful method's state (e.g. EntroPIC's integral): owned here, saved in every checkpoint
+        self.loss_cfg.method_state = self.method.init_state() if self.method.stateful() else None
         from core.curriculum import resolve_curriculum
 
         resolve_curriculum(c, _task_overrides())  # curriculum=auto -> the method's default; validated
@@ -240,7 +242,7 @@ class _Run:
         tmp = self.ckpt_path.with_name(f".last.pt.tmp{os.getpid()}")
         torch.save({"step": step, "model": self.policy.state_dict(), "optimizer": self.opt.state_dict(),
                     "model_spec": dataclasses.asdict(self.model_spec), "method": self.method_name,
-                    "seed": self.seed}, tmp)
+                    "seed": self.seed, "method_state": dict(self.loss_cfg.method_state or {})}, tmp)
         os.replace(tmp, self.ckpt_path)
 
     def _load(self) -> int:
@@ -253,6 +255,12 @@ class _Run:
                 raise ValueError(f"it belongs to another configuration (method {ck['method']!r}, seed {ck['seed']})")
             self.policy.load_state_dict(ck["model"], strict=True)
             self.opt.load_state_dict(ck["optimizer"])
+            if self.loss_cfg.method_state is not None:  # the method's state at that step (LossMethod.init_state)
+                saved = ck.get("method_state", {})
+                if set(saved) != set(self.loss_cfg.method_state):
+                    raise ValueError(f"it holds method state {sorted(saved)}, method {self.method_name!r} keeps "
+                                     f"{sorted(self.loss_cfg.method_state)}")
+                self.loss_cfg.method_state.update(saved)
             return int(ck["step"])
         except Exception as exc:  # noqa: BLE001
             reason = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -335,7 +343,7 @@ class _Run:
     def _step(self, step: int) -> dict:
         from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
 
-        from core.loss import harness_loss, metric_values, precompute_selection
+        from core.loss import STATE_DELTA_PREFIX, harness_loss, metric_values, precompute_selection
 
         tr = self.train
         rng = random.Random(_seed_of("prompts", self.seed, step))
@@ -392,7 +400,8 @@ class _Run:
                                          "coefficients")
             self.opt.step()
             for k, v in metric_values(metrics).items():
-                sums[k].append(v)
+                if not k.startswith(STATE_DELTA_PREFIX):  # verl's state transport; the state is logged as method/*
+                    sums[k].append(v)
             sums["train/grad_norm"].append(float(gn))
         self.policy.eval()
         t_upd = time.time() - t1

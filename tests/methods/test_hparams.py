@@ -39,17 +39,23 @@ CONTEXT = {
     ("clip", "denominator"): {"clip_frac": 0.3, "cov_lb": -10.0},
     ("cov", "scope"): {"cov_frac": 0.3},
     ("sent_released", "scope"): {"cov_frac": 0.3},
+    # EntroPIC's controller acts on tokens with p > 0.95; make_batch's log-probs are uniform in [-3, 0]
+    # and have none, so its coefficients are exercised with tau = 0.5
+    **{("entropic", f): {"high_prob_thresh": 0.5} for f in ("target_entropy", "kp", "ki", "alpha_max")},
 }
 
 
 # per-method perturbations: clip's recipe eps = 1 makes any larger lower eps a no-op (ratio > 0)
-SPECIAL_BY_METHOD = {("clip", "clip_ratio_low"): 0.1}
+SPECIAL_BY_METHOD = {("clip", "clip_ratio_low"): 0.1,
+                     # no high-entropy token of make_batch leaves Archer's 0.5 trust region on the side that
+                     # binds; a tighter one (0.1) clips three of them
+                     ("archer", "high_clip_ratio_low"): 0.1, ("archer", "high_clip_ratio_high"): 0.1}
 
 
 def perturbed(f: dataclasses.Field, name: str = ""):
     if (name, f.name) in SPECIAL_BY_METHOD:
         return SPECIAL_BY_METHOD[(name, f.name)]
-    if f.name in SPECIAL:
+    if f.name in SPECIAL and SPECIAL[f.name] != f.default:  # (gspo's default agg mode is the special one)
         return SPECIAL[f.name]
     v = f.default
     choices = f.metadata.get("choices")

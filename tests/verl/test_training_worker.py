@@ -164,6 +164,7 @@ def _actor_config(name: str, params: dict | None = None):
     method = build_method(name, params or {})
     kw = dict(strategy="fsdp2", rollout_n=1, ppo_mini_batch_size=B, ppo_micro_batch_size_per_gpu=MICRO,
               calculate_entropy=True, use_kl_loss=method.requires_ref(), kl_loss_coef=0.0, entropy_coeff=0.0,
+              loss_agg_mode=method.params.loss_agg_mode,
               use_torch_compile=False, policy_loss=HarnessPolicyLossConfig(method=name, params=dict(params or {})))
     return FSDPActorConfig(**kw)
 
@@ -198,9 +199,13 @@ def _direct(config, batch, rows=slice(None)):
 
 
 def _direct_micro(config, batch):
-    """What verl should report: the sum of the micro-batch losses, the mean of their metrics."""
+    """What verl should report: the sum of the micro-batch losses, the mean of their metrics (the sum of
+    a stateful method's state increments, which are SUM metrics)."""
+    from core.loss import STATE_DELTA_PREFIX
+
     parts = [_direct(config, batch, slice(i, i + MICRO)) for i in range(0, B, MICRO)]
-    metrics = {k: float(np.mean([m[k] for _, m in parts])) for k in parts[0][1] if k != "train/loss"}
+    metrics = {k: float((np.sum if k.startswith(STATE_DELTA_PREFIX) else np.mean)([m[k] for _, m in parts]))
+               for k in parts[0][1] if k != "train/loss"}
     return sum(loss for loss, _ in parts), metrics
 
 
@@ -307,3 +312,42 @@ def test_default_ppo_loss_with_harness_loss_mode_raises(worker, batch):
         _train(worker, batch["tensors"])
     after = _params(worker)
     assert all(torch.equal(before[n], after[n]) for n in before)
+
+
+def test_stateful_method_state_tracks_and_resumes_through_verl_updates(worker, batch, tmp_path):
+    """EntroPIC's integral on verl: the loss runs in the worker; the driver's MethodStateSync adds up the
+    increments the update reports (two micro-batches of 4 rows, each weighted 4/8 of the mini-batch),
+    saves them next to a checkpoint and restores them. Two updates with a save/load in between equal two
+    uninterrupted updates (the weights stay in memory here: verl checkpoints those itself)."""
+    from core.loss import STATE_DELTA_PREFIX
+    from core.verl_plugin import MethodStateSync
+
+    params = {"target_entropy": 4.0}  # near the random tiny model's entropy (~ln 64), so alpha is not clipped
+    cfg = _actor_config("entropic", params)
+    rm = batch["tensors"]["response_mask"].bool()
+    err = [float(batch["entropy"][i:i + MICRO][rm[i:i + MICRO]].mean()) - 4.0 for i in (0, MICRO)]
+
+    def two_updates(resume: bool):
+        worker.reset()
+        sync = MethodStateSync(build_method("entropic", params))
+        sync.install(worker, cfg)
+        first = _train(worker, batch["tensors"])
+        sync.absorb(first)
+        if resume:
+            sync.save(str(tmp_path))
+            sync = MethodStateSync(build_method("entropic", params))  # a new driver process
+            sync.load(str(tmp_path))
+        sync.install(worker, cfg)
+        second = _train(worker, batch["tensors"])
+        sync.absorb(second)
+        return first, second, sync.state
+
+    first, second, state = two_updates(resume=False)
+    assert first[STATE_DELTA_PREFIX + "integral"] == pytest.approx(0.5 * (err[0] + err[1]), rel=1e-4)
+    assert abs(first["method/alpha"]) < 1 and first["method/alpha"] != second["method/alpha"]
+    _, second_resumed, state_resumed = two_updates(resume=True)
+    assert state_resumed == pytest.approx(state, rel=1e-9)
+    assert second_resumed["method/alpha"] == pytest.approx(second["method/alpha"], rel=1e-9)
+    assert second_resumed["train/loss"] == pytest.approx(second["train/loss"], rel=1e-6)
+    with pytest.raises(ConfigError, match="no harness_method_state.json"):
+        MethodStateSync(build_method("entropic")).load(str(tmp_path / "elsewhere"))
