@@ -7,6 +7,7 @@ import json
 import sys
 
 from methods import describe, get_method_cls, method_names
+from methods.catalog import default_label
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     out = []
     for name in names:
         cls = get_method_cls(name)
-        out.append({"name": name, "version": cls.version, "paper": cls.paper, "label": cls.label or name,
+        out.append({"name": name, "version": cls.version, "paper": cls.paper, "label": cls.label or default_label(name),
                     "needs_entropy": cls.needs_entropy, "default_curriculum": cls.default_curriculum,
                     "state": cls().init_state(), "params": describe(name)})
     if args.json:

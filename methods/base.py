@@ -195,7 +195,6 @@ class LossMethod:
         paper: one line naming the paper/section the method comes from.
         needs_entropy / needs_ref: what the core must compute for this method.
         default_curriculum: the curriculum the method uses unless the sweep overrides it.
-        label: how tables and figures name the method (empty: the registry name).
 
     Per-method state (a controller's integral, a running statistic): a method that needs state
     across loss calls returns its initial values from :meth:`init_state` (a flat dict of floats).
@@ -214,7 +213,6 @@ class LossMethod:
     needs_entropy: ClassVar[bool] = True
     needs_ref: ClassVar[bool] = False
     default_curriculum: ClassVar[str] = "none"
-    label: ClassVar[str] = ""
 
     def __init__(self, params: MethodParams | None = None, **overrides: Any):
         if params is None:

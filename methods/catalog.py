@@ -30,7 +30,7 @@ SKIP = {"__init__", "__main__", "catalog"}
 @dataclass(frozen=True)
 class MethodInfo:
     name: str
-    label: str  # as tables and figures print it; ``LossMethod.display_label``
+    label: str  # as tables and figures print it; ``LossMethod.label`` or ``default_label``
     paper: str
     default_curriculum: str
     needs_ref: bool
