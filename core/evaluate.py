@@ -20,11 +20,10 @@ import re
 import sys
 from pathlib import Path
 
-from core.benchmarks import PAPER_BENCHMARKS, load_benchmark
+from core.benchmarks import PAPER_BENCHMARKS, load_benchmark, prompt_builder
 from core.evaluation import DEFAULT_K, evaluate, read_samples, resolve_ks
 from core.generation import GPU_EXTRA_HINT, generator_names, make_generator
 from core.grading import _unknown
-from core.prompts import build_prompt
 
 _STEP_RE = re.compile(r"global_step_(\d+)")
 
@@ -123,10 +122,10 @@ def dry_run(args, eval_step: int, ks: tuple[int, ...], gen_kwargs: dict) -> None
           f"max_new_tokens={args.max_new_tokens} seed={args.seed}")
     print(f"  metrics:    k={list(ks)}  eval_step={eval_step}")
     total = 0
-    first_question = None
+    first = None
     for key in args.benchmarks:
         problems = load_benchmark(key)[: args.limit]
-        first_question = first_question or problems[0].question
+        first = first or (key, problems[0].question)
         path = out / "samples" / f"{key}.jsonl"
         note = ""
         if path.exists():
@@ -137,8 +136,8 @@ def dry_run(args, eval_step: int, ks: tuple[int, ...], gen_kwargs: dict) -> None
     print(f"  total:      {total} samples; summary -> {out / 'eval_summary.json'}")
     tokenizer = _local_tokenizer(args.model)
     how = "through the model's chat template" if tokenizer is not None and getattr(tokenizer, "chat_template", None) else "as plain text: no local chat template found"
-    print(f"  prompt ({how}), first problem:")
-    print("    " + build_prompt(first_question, tokenizer).replace("\n", "\n    "))
+    print(f"  prompt ({how}), first problem of {first[0]}:")
+    print("    " + prompt_builder(first[0])(first[1], tokenizer).replace("\n", "\n    "))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for key in args.benchmarks:  # validates keys and sizes before anything heavy
             load_benchmark(key)
-    except (KeyError, ValueError) as exc:
-        parser.error(str(exc.args[0]))
+    except (KeyError, ValueError, FileNotFoundError) as exc:  # FileNotFoundError: user-supplied data missing
+        parser.error(str(exc.args[0]) if exc.args else str(exc))
     gen_kwargs = {"model_path": args.model, **dict(args.gen_arg)}
 
     if args.dry_run:
