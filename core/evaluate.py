@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from core.benchmarks import PAPER_BENCHMARKS, load_benchmark, prompt_builder
+from core.eval_models import eval_model_for_id, get_eval_model
 from core.evaluation import DEFAULT_K, evaluate, read_samples, resolve_ks
 from core.generation import GPU_EXTRA_HINT, generator_names, make_generator
 from core.grading import _unknown
@@ -74,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grade-workers", type=int, default=None, help="grading subprocesses (default: auto)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (it may register generators, benchmarks, graders)")
+    p.add_argument("--model-config", default=None, metavar="KEY",
+                   help="an evaluation-only model config (core.eval_models, e.g. openpangu_embedded_1b_v1p1): its "
+                        "generator defaults, and --out becomes a run folder the analysis reads as its column "
+                        "(applied automatically when --model is its hub id)")
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; generate nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -85,14 +90,14 @@ def infer_eval_step(model: str) -> int:
     return int(steps[-1]) if steps else 0
 
 
-def _local_tokenizer(model: str):
+def _local_tokenizer(model: str, trust_remote_code: bool = False):
     """The model's tokenizer if it is a local directory transformers can read, else None."""
     if not Path(model).is_dir():
         return None
     try:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(model, local_files_only=True)
+        return AutoTokenizer.from_pretrained(model, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception:  # noqa: BLE001 - only a preview
         return None
 
@@ -134,7 +139,7 @@ def dry_run(args, eval_step: int, ks: tuple[int, ...], gen_kwargs: dict) -> None
         print(f"  {key:14s} {len(problems):5d} problems x {args.n} = {len(problems) * args.n:7d} samples -> {path}{note}")
         total += len(problems) * args.n
     print(f"  total:      {total} samples; summary -> {out / 'eval_summary.json'}")
-    tokenizer = _local_tokenizer(args.model)
+    tokenizer = _local_tokenizer(args.model, bool(gen_kwargs.get("trust_remote_code", False)))
     how = "through the model's chat template" if tokenizer is not None and getattr(tokenizer, "chat_template", None) else "as plain text: no local chat template found"
     print(f"  prompt ({how}), first problem of {first[0]}:")
     print("    " + prompt_builder(first[0])(first[1], tokenizer).replace("\n", "\n    "))
@@ -161,10 +166,19 @@ def main(argv: list[str] | None = None) -> int:
             load_benchmark(key)
     except (KeyError, ValueError, FileNotFoundError) as exc:  # FileNotFoundError: user-supplied data missing
         parser.error(str(exc.args[0]) if exc.args else str(exc))
-    gen_kwargs = {"model_path": args.model, **dict(args.gen_arg)}
+    try:
+        model_cfg = get_eval_model(args.model_config) if args.model_config else eval_model_for_id(args.model)
+    except KeyError as exc:
+        parser.error("--model-config: " + str(exc.args[0]))
+    gen_kwargs = {"model_path": args.model, **(model_cfg.gen_args if model_cfg else {}), **dict(args.gen_arg)}
 
     if args.dry_run:
         dry_run(args, eval_step, ks, gen_kwargs)
+        if model_cfg is not None:
+            print(f"  model config: {model_cfg.key} ({model_cfg.label}; {model_cfg.notes})")
+            print(f"  run folder:   {args.out} gets meta.json (method={model_cfg.contestant}, model={model_cfg.key}, "
+                  f"seed={args.seed}), config.yaml and, when done, DONE: the analysis reads it as the "
+                  f"{model_cfg.contestant!r} column")
         return 0
 
     try:
@@ -172,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if model_cfg is not None:
+        _start_run_folder(Path(args.out), model_cfg, args, gen_kwargs, ks)
     summary = evaluate(
         generator,
         args.benchmarks,
@@ -188,8 +204,30 @@ def main(argv: list[str] | None = None) -> int:
         grade_workers=args.grade_workers,
     )
     _write_summary(Path(args.out), eval_step, args, summary)
+    if model_cfg is not None:
+        from core.runlog import RunLog
+
+        RunLog(args.out).write_done({"steps": 0, "final": {}, "eval": summary})
     _print_table(summary)
     return 0
+
+
+def _start_run_folder(out: Path, cfg, args, gen_kwargs: dict, ks) -> None:
+    """``config.yaml`` and ``meta.json`` of an evaluation-only model's run folder (docs/runlog.md)."""
+    from core.runlog import RunLog
+
+    log = RunLog(out)
+    log.write_config({
+        "seed": args.seed,
+        "model": {"name": cfg.key, "hf_id": cfg.hf_id, "path": args.model, "eval_only": True},
+        "method": {"name": cfg.contestant},
+        "eval": {"benchmarks": list(args.benchmarks), "n": args.n, "k": list(ks), "max_new_tokens": args.max_new_tokens,
+                 "temperature": args.temperature, "top_p": args.top_p, "limit": args.limit},
+        "backend": {"name": f"evaluate:{args.backend}",
+                    "gen_args": {k: v for k, v in gen_kwargs.items() if k != "model_path"}},
+    })
+    log.write_meta(method=cfg.contestant, method_version=1, seed=args.seed, backend=f"evaluate:{args.backend}",
+                   model=cfg.key, curriculum="none", curriculum_stages=1)
 
 
 def _write_summary(out: Path, eval_step: int, args, summary: dict) -> None:
