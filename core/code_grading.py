@@ -52,6 +52,7 @@ __all__ = [
     "encode_tests",
     "extract_code",
     "run_in_sandbox",
+    "run_in_sandbox_fusion",
     "usable_cpus",
 ]
 
@@ -204,6 +205,38 @@ def run_in_sandbox(code: str, spec: dict, limits: SandboxLimits = SandboxLimits(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+SANDBOX_FUSION_ENV = "SENT_SANDBOX_FUSION_URL"
+
+
+def run_in_sandbox_fusion(code: str, spec: dict, url: str, limits: SandboxLimits = SandboxLimits()) -> SandboxResult:
+    """Run ``code`` against ``spec``'s stdin/functional tests on a SandboxFusion service through verl
+    0.9.1's client (``verl.utils.reward_score.sandbox_fusion.utils.check_correctness``: one request
+    per test, ``per_test_s`` and ``memory_mb`` passed on). The service compares outputs its own way
+    (stdout text; a functional result printed as JSON), not with LiveCodeBench's decimal rule.
+    ``check`` tests (HumanEval) are not supported there. Never raises on the program."""
+    tests = spec["tests"]
+    if any(t["testtype"] == "check" for t in tests):
+        return SandboxResult(False, "bad_test", "check tests (HumanEval) need the local sandbox", 0, len(tests))
+    try:
+        from verl.utils.reward_score.sandbox_fusion.utils import check_correctness
+
+        in_outs = {"inputs": [t["input"] for t in tests], "outputs": [t["output"] for t in tests],
+                   "fn_name": spec.get("fn_name")}
+        results, _ = check_correctness(url, in_outs, code, timeout=int(max(1, limits.per_test_s)),
+                                       memory_limit_mb=limits.memory_mb)
+    except Exception as exc:  # noqa: BLE001 - client or service failure: incorrect, with the reason
+        return SandboxResult(False, "crashed", f"SandboxFusion call failed: {type(exc).__name__}: {exc}", 0,
+                             len(tests), "remote")
+    passed = [r is True for r in results]
+    n_passed = next((i for i, ok in enumerate(passed) if not ok), len(passed))
+    if len(results) == len(tests) and all(passed):
+        return SandboxResult(True, "ok", "", len(tests), len(tests), "remote")
+    codes = {-1: "crashed", -2: "runtime_error", -3: "timeout", -4: "compile_error", False: "wrong_answer"}
+    first = results[n_passed] if n_passed < len(results) else None
+    return SandboxResult(False, codes.get(first, "wrong_answer"), f"SandboxFusion result {first!r} at test {n_passed}",
+                         n_passed, len(tests), "remote")
+
+
 class CodeGrader:
     """Last fenced code block, run against every test in a sandbox; correct when all pass.
 
@@ -212,12 +245,16 @@ class CodeGrader:
         workers: sandboxes run at once by :meth:`grade_many` when the caller asks for <= 1
             (default: :func:`usable_cpus`). A caller's ``workers > 1`` is used as given.
         cache_size: (program, tests) -> verdict entries kept.
+        sandbox_fusion_url: run the programs on this SandboxFusion service instead of locally
+            (:func:`run_in_sandbox_fusion`); default ``$SENT_SANDBOX_FUSION_URL`` (unset: local).
     """
 
     name = "code"
 
-    def __init__(self, limits: SandboxLimits | None = None, workers: int | None = None, cache_size: int = 1 << 14):
+    def __init__(self, limits: SandboxLimits | None = None, workers: int | None = None, cache_size: int = 1 << 14,
+                 sandbox_fusion_url: str | None = None):
         self.limits = limits or SandboxLimits()
+        self.sandbox_fusion_url = sandbox_fusion_url or os.environ.get(SANDBOX_FUSION_ENV) or None
         self.workers = int(workers) if workers else usable_cpus()
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -267,6 +304,8 @@ class CodeGrader:
             spec = decode_tests(gold)
         except ValueError as exc:  # a broken benchmark file, not model output: the loader validates
             return SandboxResult(False, "bad_test", str(exc))
+        if self.sandbox_fusion_url:
+            return run_in_sandbox_fusion(code, spec, self.sandbox_fusion_url, self.limits)
         return run_in_sandbox(code, spec, self.limits)
 
     @staticmethod

@@ -244,3 +244,41 @@ def test_parallel_workers_agree_with_serial():
     a = CodeGrader(FAST, workers=1).grade_many(*zip(*pairs))
     b = CodeGrader(FAST, workers=min(4, os.cpu_count() or 1)).grade_many(*zip(*pairs), workers=3)
     assert [g.correct for g in a] == [g.correct for g in b]
+
+
+# --------------------------------------------------------------------------------------------------
+# a SandboxFusion service instead of the local sandbox (verl's client; the service is stubbed here)
+# --------------------------------------------------------------------------------------------------
+
+def test_sandbox_fusion_mapping(monkeypatch):
+    from verl.utils.reward_score.sandbox_fusion import utils as sf
+
+    calls = []
+
+    def fake_check(url, in_outs, generation, timeout, memory_limit_mb):
+        calls.append((url, in_outs, generation, timeout, memory_limit_mb))
+        return ([True] * len(in_outs["inputs"]) if "good" in generation else [True, -3, False][:len(in_outs["inputs"])],
+                [])
+
+    monkeypatch.setattr(sf, "check_correctness", fake_check)
+    monkeypatch.setenv("SENT_SANDBOX_FUSION_URL", "http://sandbox:8080/run_code")
+    grader = CodeGrader(FAST, workers=1)
+    gold = lcb_golds()["lcbt_two_sum"]
+    good, bad = grader.grade_many([fenced("# good\nx = 1"), fenced("# bad\nx = 1")], [gold, gold])
+    assert good.correct and not bad.correct
+    assert grader.last_results[1].status == "timeout" and grader.last_results[1].n_passed == 1
+    url, in_outs, code, timeout, mem = calls[0]
+    spec = decode_tests(gold)
+    assert url == "http://sandbox:8080/run_code" and in_outs["fn_name"] == "twoSum"
+    assert in_outs["inputs"] == [t["input"] for t in spec["tests"]] and timeout == 2 and mem == 512
+    he_gold = encode_tests([{"input": "def check(c): pass", "output": "", "testtype": "check"}], "f")
+    assert not grader.grade(fenced("# good"), he_gold).correct  # HumanEval's check tests: local sandbox only
+    assert grader.last_results[0].status == "bad_test"
+
+    def broken(*a, **k):
+        raise ConnectionError("no route")
+
+    monkeypatch.setattr(sf, "check_correctness", broken)
+    grader.cache_clear()
+    assert not grader.grade(fenced("# good\ny = 2"), gold).correct
+    assert grader.last_results[0].status == "crashed" and "no route" in grader.last_results[0].detail
