@@ -231,17 +231,25 @@ def _start_run_folder(out: Path, cfg, args, gen_kwargs: dict, ks) -> None:
 
 
 def _write_summary(out: Path, eval_step: int, args, summary: dict) -> None:
-    """``eval_summary.json``: ``{"<eval_step>": {"settings": .., "summary": ..}}``, atomically."""
+    """``eval_summary.json``: ``{"<eval_step>": {"settings": .., "summary": ..}}``, atomically.
+
+    Another call's summary of the same step (e.g. LiveCodeBench added to a training run's final
+    step) keeps its other benchmarks; its settings move to ``earlier_settings``."""
     path = out / "eval_summary.json"
     data = json.loads(path.read_text()) if path.exists() else {}
-    data[str(eval_step)] = {
+    old = data.get(str(eval_step)) or {}
+    kept = {k: v for k, v in (old.get("summary") or {}).items() if k not in summary}
+    entry = {
         "settings": {
             "model": args.model, "backend": args.backend, "benchmarks": args.benchmarks, "n": args.n,
             "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p,
             "seed": args.seed, "limit": args.limit, "gen_args": dict(args.gen_arg),
         },
-        "summary": summary,
+        "summary": {**kept, **summary},
     }
+    if kept:
+        entry["earlier_settings"] = [*old.get("earlier_settings", []), old.get("settings")]
+    data[str(eval_step)] = entry
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)

@@ -80,3 +80,31 @@ def test_plain_models_get_no_run_folder(tmp_path):
     assert meta["method"] == "openpangu" and meta["model"] == PANGU and meta["seed"] == 3 and meta["schema_version"] == 1
     done = json.loads((out2 / "DONE").read_text())
     assert done["eval"]["amc23"]["avg@1"] == 0.0
+
+
+def test_adding_a_benchmark_to_a_run_keeps_the_step_summary(tmp_path):
+    """Table VIII: LiveCodeBench evaluated into a training run's folder at its final step keeps
+    that step's math summary in eval_summary.json."""
+    from core.generation import Generation, register_generator
+
+    class Boxed:
+        tokenizer = None
+
+        def __init__(self, model_path, **kw):
+            pass
+
+        def generate(self, prompts, n, **kw):
+            return [[Generation("\\boxed{0}", 3) for _ in range(n)] for _ in prompts]
+
+    try:
+        register_generator("boxed_zero2", Boxed)
+    except ValueError:
+        pass
+    common = ["--model", "m", "--backend", "boxed_zero2", "--limit", "1", "--n", "2", "--eval-step", "300",
+              "--out", str(tmp_path), "--no-progress"]
+    assert cli.main(common + ["--benchmarks", "amc23"]) == 0
+    assert cli.main(common + ["--benchmarks", "humaneval"]) == 0
+    step = json.loads((tmp_path / "eval_summary.json").read_text())["300"]
+    assert set(step["summary"]) == {"amc23", "humaneval"}
+    assert step["settings"]["benchmarks"] == ["humaneval"]
+    assert step["earlier_settings"][0]["benchmarks"] == ["amc23"]
