@@ -167,11 +167,34 @@ def _run_guarded(fn, seconds: float):
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def _unlinked_file(data: bytes = b"") -> int:
+    """A read/write descriptor on a file of the working folder that is already unlinked (the program
+    sees an empty folder), holding ``data``, positioned at its start."""
+    import tempfile
+
+    import fcntl
+
+    low, path = tempfile.mkstemp(dir=".")
+    os.unlink(path)
+    fd = fcntl.fcntl(low, fcntl.F_DUPFD, 10)  # never 0 or 1, even when the program closed them
+    os.close(low)
+    while data:
+        data = data[os.write(fd, data):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def _run_stdin(compiled, test: dict, seconds: float) -> None:
-    stdin = io.TextIOWrapper(io.BytesIO(test["input"].encode("utf-8")), encoding="utf-8")
-    out = io.BytesIO()
-    stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
+    """Run the program as ``__main__`` with the test input as the process's real stdin (fd 0) and
+    its stdout captured at fd 1: ``input()``, ``sys.stdin.buffer``, ``open(0)``, ``print``,
+    ``sys.stdout.buffer`` and ``os.write(1, ...)`` all behave as in a real run."""
+    in_fd, out_fd = _unlinked_file(test["input"].encode("utf-8")), _unlinked_file()
+    os.dup2(in_fd, 0)
+    os.dup2(out_fd, 1)
+    os.close(in_fd)
     saved = sys.stdin, sys.stdout
+    stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+    stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
 
     def run():
         sys.stdin, sys.stdout = stdin, stdout
@@ -182,17 +205,24 @@ def _run_stdin(compiled, test: dict, seconds: float) -> None:
         finally:
             try:
                 sys.stdout.flush()
-            except Exception:  # noqa: BLE001 - candidate closed its stdout
+            except Exception:  # noqa: BLE001 - the program closed its stdout
                 pass
             sys.stdin, sys.stdout = saved
 
     try:
-        _run_guarded(run, seconds)
-    except _Failed:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any error of the candidate
-        raise _Failed("runtime_error", f"{type(exc).__name__}: {_short(exc)}") from None
-    got = out.getvalue().decode("utf-8", errors="replace")
+        try:
+            _run_guarded(run, seconds)
+        except _Failed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any error of the program
+            raise _Failed("runtime_error", f"{type(exc).__name__}: {_short(exc)}") from None
+        chunks = []
+        os.lseek(out_fd, 0, os.SEEK_SET)
+        while chunk := os.read(out_fd, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(out_fd)
+    got = b"".join(chunks).decode("utf-8", errors="replace")
     if not stdout_matches(got, test["output"]):
         raise _Failed("wrong_answer", f"expected {_short(test['output'])!r}, got {_short(got)!r}")
 

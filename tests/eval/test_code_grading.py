@@ -28,7 +28,10 @@ SOLUTIONS = {
         "correct": ["n = int(input())\nprint(sum(map(int, input().split())))",
                     "import sys\ndata = sys.stdin.read().split()\nprint(sum(int(x) for x in data[1:]))",
                     "def main():\n    input()\n    print(sum(map(int, input().split())))\n\nif __name__ == '__main__':\n"
-                    "    main()"],
+                    "    main()",
+                    # the real stdin/stdout of the process: open(0) (closes fd 0 when collected), os.read/os.write
+                    "print(sum(map(int, open(0).read().split()[1:])))",
+                    "import os\ndata = os.read(0, 1 << 20).split()\nos.write(1, (str(sum(map(int, data[1:]))) + '\\n').encode())"],
         "wrong": ["n = int(input())\nprint(sum(map(int, input().split())) + 1)",
                   "print(6)",  # passes the public test only
                   "n = int(input())\nprint(max(map(int, input().split())))"],
