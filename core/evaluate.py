@@ -137,6 +137,8 @@ def dry_run(args, eval_step: int, ks: tuple[int, ...], gen_kwargs: dict) -> None
             same = sum(r.get("eval_step") == eval_step for r in read_samples(path))
             note = f"  (exists; {same} records of eval_step {eval_step} would be replaced)" if same else "  (exists; appended)"
         print(f"  {key:14s} {len(problems):5d} problems x {args.n} = {len(problems) * args.n:7d} samples -> {path}{note}")
+        if key == "livecodebench":
+            print(f"  {'':14s} {_lcb_source()}")
         total += len(problems) * args.n
     print(f"  total:      {total} samples; summary -> {out / 'eval_summary.json'}")
     tokenizer = _local_tokenizer(args.model, bool(gen_kwargs.get("trust_remote_code", False)))
@@ -230,6 +232,14 @@ def _start_run_folder(out: Path, cfg, args, gen_kwargs: dict, ks) -> None:
                    model=cfg.key, curriculum="none", curriculum_stages=1)
 
 
+def _lcb_source() -> str:
+    """Where LiveCodeBench's problems came from and the release window (user-supplied data)."""
+    from core.code_benchmarks import livecodebench_path, livecodebench_window
+
+    start, end = livecodebench_window()
+    return f"from {livecodebench_path()}, contest_date {start or '-inf'} .. {end or '+inf'}"
+
+
 def _write_summary(out: Path, eval_step: int, args, summary: dict) -> None:
     """``eval_summary.json``: ``{"<eval_step>": {"settings": .., "summary": ..}}``, atomically.
 
@@ -244,6 +254,7 @@ def _write_summary(out: Path, eval_step: int, args, summary: dict) -> None:
             "model": args.model, "backend": args.backend, "benchmarks": args.benchmarks, "n": args.n,
             "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p,
             "seed": args.seed, "limit": args.limit, "gen_args": dict(args.gen_arg),
+            **({"livecodebench": _lcb_source()} if "livecodebench" in args.benchmarks else {}),
         },
         "summary": {**kept, **summary},
     }

@@ -229,11 +229,13 @@ def test_cli_livecodebench_dry_run_and_run(tmp_path):
     dry = subprocess.run(base + ["--dry-run"], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert dry.returncode == 0, dry.stderr
     assert "livecodebench      4 problems x 4" in dry.stdout and cb.SYSTEM_MESSAGE in dry.stdout
+    assert f"from {SAMPLE}, contest_date -inf .. +inf" in dry.stdout
     run = subprocess.run(base + ["--backend", "scripted_code", "--plugin", "tests.eval.code_plugin"], cwd=tmp_path,
                          capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
     summary = json.loads((tmp_path / "o" / "eval_summary.json").read_text())
     assert summary["0"]["summary"]["livecodebench"]["avg@4"] == pytest.approx(6 / 16)
+    assert summary["0"]["settings"]["livecodebench"] == f"from {SAMPLE}, contest_date -inf .. +inf"
     missing = subprocess.run(base + ["--dry-run"], cwd=tmp_path, capture_output=True, text=True,
                              env={**env, "LIVECODEBENCH_PATH": str(tmp_path / "none")})
     assert missing.returncode == 2 and "LIVECODEBENCH_PATH" in missing.stderr
