@@ -285,3 +285,35 @@ def test_sandbox_fusion_mapping(monkeypatch):
     grader.cache_clear()
     assert not grader.grade(fenced("# good\ny = 2"), gold).correct
     assert grader.last_results[0].status == "crashed" and "no route" in grader.last_results[0].detail
+
+
+# --------------------------------------------------------------------------------------------------
+# independent check: verl 0.9.1's APPS/LiveCodeBench-style checker on the same programs and tests
+# --------------------------------------------------------------------------------------------------
+
+# programs that read the process's real stdin (fd 0): verl's checker only replaces sys.stdin, so it
+# fails them; our sandbox gives them the real fd 0, as a judge would
+REAL_STDIO = {SOLUTIONS["lcbt_sum"]["correct"][3], SOLUTIONS["lcbt_sum"]["correct"][4]}
+
+
+def test_verdicts_agree_with_verl_prime_code():
+    from verl.utils.reward_score.prime_code.utils import check_correctness
+
+    golds = lcb_golds()
+    grader = CodeGrader(FAST, workers=2)
+    checked = 0
+    for qid, sols in SOLUTIONS.items():
+        spec = decode_tests(golds[qid])
+        in_outs = {"inputs": [t["input"] for t in spec["tests"]], "outputs": [t["output"] for t in spec["tests"]],
+                   "fn_name": spec["fn_name"]}
+        for code in sols["correct"] + sols["wrong"]:
+            res, _ = check_correctness(in_outs=json.loads(json.dumps(in_outs)), generation=code, timeout=6,
+                                       debug=False)
+            theirs = len(res) == len(spec["tests"]) and all(r is True for r in res)
+            ours = grader.grade(fenced(code), golds[qid]).correct
+            if code in REAL_STDIO:
+                assert ours and not theirs, code
+            else:
+                assert ours == theirs, (qid, code, res)
+                checked += 1
+    assert checked == 17
