@@ -239,3 +239,22 @@ def test_cli_livecodebench_dry_run_and_run(tmp_path):
     missing = subprocess.run(base + ["--dry-run"], cwd=tmp_path, capture_output=True, text=True,
                              env={**env, "LIVECODEBENCH_PATH": str(tmp_path / "none")})
     assert missing.returncode == 2 and "LIVECODEBENCH_PATH" in missing.stderr
+
+
+def test_prompt_and_tests_match_livecodebench_reference():
+    """Against LiveCodeBench's own code (the PyPI package nvidia-livecodebench, not a dependency:
+    skipped unless installed). Checked by hand here with nvidia-livecodebench 26.3: identical."""
+    try:
+        from livecodebench.benchmarks.code_generation import CodeGenerationProblem
+        from livecodebench.prompts.code_generation import PromptConstants, get_generic_question_template_answer
+    except ImportError as exc:
+        pytest.skip(f"LiveCodeBench's package is not installed ({exc})")
+    ours = {p.question_id: p.to_problem() for p in cb.read_livecodebench(SAMPLE)}
+    assert PromptConstants.SYSTEM_MESSAGE_GENERIC == cb.SYSTEM_MESSAGE
+    for row in rows():
+        ref = CodeGenerationProblem(**row)
+        assert get_generic_question_template_answer(ref) == ours[row["question_id"]].question
+        io_ = json.loads(ref.get_evaluation_sample()["input_output"])
+        spec = decode_tests(ours[row["question_id"]].answer)
+        assert io_["inputs"] == [t["input"] for t in spec["tests"]]
+        assert io_["outputs"] == [t["output"] for t in spec["tests"]] and io_["fn_name"] == spec["fn_name"]
