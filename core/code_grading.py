@@ -132,6 +132,8 @@ class SandboxLimits:
     """Largest file the program may write (RLIMIT_FSIZE), MiB."""
     isolate_network: bool = True
     """Run in a new, empty network namespace where the kernel allows it."""
+    nproc_margin: int = 256
+    """RLIMIT_NPROC = the user's processes and threads at start + this (not enforced for root)."""
 
     def problem_seconds(self, n_tests: int) -> float:
         if self.per_problem_s is not None:
@@ -168,7 +170,7 @@ def run_in_sandbox(code: str, spec: dict, limits: SandboxLimits = SandboxLimits(
     nonce = "@@sandbox-" + secrets.token_hex(8) + "@@"
     job = {"code": code, "tests": tests, "fn_name": spec.get("fn_name"), "per_test_s": limits.per_test_s,
            "memory_mb": limits.memory_mb, "file_mb": limits.file_mb, "cpu_s": int(wall) + 1, "nonce": nonce,
-           "isolate_network": limits.isolate_network}
+           "isolate_network": limits.isolate_network, "nproc_margin": limits.nproc_margin}
     workdir = tempfile.mkdtemp(prefix="sent-code-")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
            "PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",

@@ -9,8 +9,10 @@ Limits applied here, before any candidate code runs:
 
 - memory: ``RLIMIT_AS`` = ``memory_mb`` (a memory bomb gets ``MemoryError``);
 - CPU time: ``RLIMIT_CPU`` = ``cpu_s`` (the parent's wall-clock limit is the real one);
-- processes: ``RLIMIT_NPROC`` = 0 (new processes fail with EAGAIN; not enforced for root, hence
-  also the Python-level guard below), ``RLIMIT_CORE`` = 0, ``RLIMIT_FSIZE`` = ``file_mb``;
+- processes: ``RLIMIT_NPROC`` = the user's processes and threads now + ``nproc_margin`` (a fork or
+  thread bomb stops there, while the common ``threading`` stack-size trick still works; the kernel
+  does not enforce it for root, hence also the Python-level guard below, and whatever the program
+  starts anyway dies with its process group); ``RLIMIT_CORE`` = 0; ``RLIMIT_FSIZE`` = ``file_mb``;
 - network: a new, empty network namespace (``unshare(CLONE_NEWNET)``; with ``CLONE_NEWUSER`` when
   not privileged). Where neither works the result says ``"network": "guard-only"``;
 - a Python-level guard (always): ``socket``, ``os.fork``/``exec*``/``spawn*``/``system``/``kill``
@@ -81,10 +83,27 @@ def _isolate_network() -> str:
     return "guard-only"
 
 
+def _user_tasks() -> int:
+    """Processes and threads of this process's real user on the machine (what RLIMIT_NPROC counts)."""
+    uid, total = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                total += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):  # gone meanwhile, or not readable
+            continue
+    return total
+
+
 def _apply_limits(job: dict) -> None:
     mem = int(job["memory_mb"]) * 1024 * 1024
+    nproc = _user_tasks() + int(job.get("nproc_margin", 256))
     for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, int(job["cpu_s"])),
-                       (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, 0),
+                       (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, nproc),
                        (resource.RLIMIT_FSIZE, int(job["file_mb"]) * 1024 * 1024)):
         try:
             resource.setrlimit(res, (value, value))

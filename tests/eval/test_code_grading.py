@@ -317,3 +317,54 @@ def test_verdicts_agree_with_verl_prime_code():
                 assert ours == theirs, (qid, code, res)
                 checked += 1
     assert checked == 17
+
+
+# --------------------------------------------------------------------------------------------------
+# as an unprivileged user (the usual case on a cluster): process limit and user + network namespace
+# --------------------------------------------------------------------------------------------------
+
+def _as_nobody(code: str, margin: int) -> dict:
+    import shutil
+    import subprocess
+    import tempfile
+
+    from core.code_grading import SANDBOX_SCRIPT
+
+    py = shutil.which("python3", path="/usr/bin:/bin")  # the sandbox needs the standard library only
+    if os.geteuid() != 0 or py is None:
+        pytest.skip("needs root (to run the sandbox as the user nobody) and a system python3")
+    try:
+        import pwd
+
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    job = {"code": code, "tests": STDIN_SPEC["tests"], "fn_name": None, "per_test_s": 5, "memory_mb": 1024,
+           "file_mb": 8, "cpu_s": 20, "nonce": "@@t@@", "isolate_network": True, "nproc_margin": margin}
+    work = tempfile.mkdtemp()
+    os.chmod(work, 0o777)
+    r = subprocess.run([py, "-I", SANDBOX_SCRIPT], input=json.dumps(job).encode(), capture_output=True, cwd=work,
+                       user="nobody", timeout=60)
+    out = r.stdout.decode()
+    assert "@@t@@" in out, (r.returncode, out, r.stderr.decode()[-2000:])
+    return json.loads(out.split("@@t@@")[-1])
+
+
+def test_unprivileged_thread_bomb_stops_at_the_process_limit():
+    few = ("import threading\nts = [threading.Thread(target=lambda: None) for _ in range(8)]\n"
+           "[t.start() for t in ts]\n[t.join() for t in ts]\nprint(6)")
+    bomb = ("import threading\nev = threading.Event()\nfor _ in range(300):\n"
+            "    threading.Thread(target=ev.wait, daemon=True).start()\nprint(6)")
+    assert _as_nobody(few, 64)["passed"]
+    r = _as_nobody(bomb, 64)
+    assert not r["passed"] and "can't start new thread" in r["detail"], r
+
+
+def test_unprivileged_network_namespace():
+    code = ("import importlib, socket\nimportlib.reload(socket)\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\ns.settimeout(2)\n"
+            "s.connect(('127.0.0.1', 9))\nprint(6)")
+    r = _as_nobody(code, 64)
+    assert r["network"] in ("user-namespace", "guard-only")
+    if r["network"] == "user-namespace":
+        assert "Network is unreachable" in r["detail"], r
