@@ -219,6 +219,7 @@ def _start_run_folder(out: Path, cfg, args, gen_kwargs: dict, ks) -> None:
     from core.runlog import RunLog
 
     log = RunLog(out)
+    (out / "DONE").unlink(missing_ok=True)  # a re-evaluation: the folder is incomplete until it ends
     log.write_config({
         "seed": args.seed,
         "model": {"name": cfg.key, "hf_id": cfg.hf_id, "path": args.model, "eval_only": True},
