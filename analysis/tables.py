@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import Issue, Runs
-from analysis.paper import (BENCH_LABEL, COV_KEY, EN_KEY, LABEL_BENCH, STAGES_VARIANT, TABLES, TWIN_OF,
+from analysis.paper import (BENCH_LABEL, BENCHMARKS, COV_KEY, EN_KEY, LABEL_BENCH, STAGES_VARIANT, TABLES, TWIN_OF,
                             TableSpec, bench_header, bench_label, hparam_variant, load_paper_deltas,
                             load_reference, metric_header, model_label, model_title)
 from analysis.registry import register
@@ -109,8 +109,9 @@ def _resolve_arms(spec: TableSpec, meta: pd.DataFrame, model: str, notes: list[I
                  sorted(hparam_arms(meta, model, EN_KEY, COV_KEY, stages, notes).items())}
     else:
         found = {}
+        arm_models = dict(spec.arm_models)
         for c in spec.arms:
-            arm = method_arm(meta, model, "grpo" if c == "base" else c, notes)
+            arm = method_arm(meta, arm_models.get(c, model), "grpo" if c == "base" else c, notes)
             if arm is not None and c == "base":
                 arm = Arm("base", model, arm.run_ids, arm.seeds, arm.setting + " at eval_step 0")  # notes: GRPO's
             found[c] = arm
@@ -392,7 +393,8 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
     reasons: list[str] = []
     paper_md = paper_grid_md(spec)
     title = f"Table {spec.roman}: {spec.title}"
-    models = [m for m in spec.models if not meta.empty and m in set(meta["model"])]
+    present = set() if meta.empty else set(meta["model"])
+    models = [m for m in spec.models if m in present or any(am in present for _, am in spec.arm_models)]
     if spec.unavailable:
         reasons.append(spec.unavailable)
         models = []
@@ -410,7 +412,11 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
     if not parts:
         if not spec.unavailable:
             need = ", ".join(contestant_label(spec, c) for c in spec.arms)
-            reasons.append(f"no finished runs of model(s) {', '.join(spec.models)} for: {need}")
+            other = [m for _, m in spec.arm_models]
+            which = f"model(s) {', '.join(spec.models)}" + (f" (and {', '.join(other)})" if other else "")
+            files_needed = ("" if set(spec.benchmarks) == set(BENCHMARKS) else
+                            " with " + ", ".join(f"samples/{b}.jsonl" for b in spec.benchmarks))
+            reasons.append(f"no finished runs of {which} for: {need}{files_needed}")
         files[f"{spec.name}_vs_paper.md"] = _vs_paper_md(spec, title, paper_md, None, reasons)
         return TableResult(spec.name, spec, "missing", reasons, files, issues=notes)
 
@@ -518,8 +524,8 @@ def _vs_paper_md(spec: TableSpec, title: str, paper_md: str, ours, reasons: list
             out.append("\nThis is the embedded twin: a different model and synthetic benchmarks, so its numbers "
                        "cannot be compared with the paper's; only the orderings of the methods can.\n")
             continue
-        m = c.merge(paper[paper["model"] == model_label(model)], on=["bench_key", "metric", "k", "contestant"],
-                    suffixes=("", "_paper"), how="outer")
+        ref = paper if spec.rank_across_models else paper[paper["model"] == model_label(model)]  # XII: two models
+        m = c.merge(ref, on=["bench_key", "metric", "k", "contestant"], suffixes=("", "_paper"), how="outer")
         rows = []
         for r in m.itertuples():
             bench = r.benchmark if isinstance(r.benchmark, str) else r.benchmark_paper

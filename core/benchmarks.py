@@ -27,6 +27,7 @@ __all__ = [
     "grader_for",
     "load_benchmark",
     "load_jsonl_problems",
+    "prompt_builder",
     "register_benchmark",
 ]
 
@@ -38,7 +39,7 @@ PAPER_BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "olympiadbench", "mi
 # Modules that register benchmarks, graders or generators on import. Imported (if present) the
 # first time a key is not found, so e.g. ``load_benchmark("synth_1")`` works without the caller
 # importing the embedded backend first.
-PLUGIN_MODULES = ("core.embedded",)
+PLUGIN_MODULES = ("core.embedded", "core.code_benchmarks")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class _Entry:
     loader: Callable[[], list[Problem]]
     grader: str
     size: int | None
+    prompt: Callable | None = None
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -63,7 +65,8 @@ _LOADED: dict[str, tuple[Problem, ...]] = {}
 
 
 def register_benchmark(
-    key: str, loader: Callable[[], list[Problem]], *, grader: str = "math_verify", size: int | None = None
+    key: str, loader: Callable[[], list[Problem]], *, grader: str = "math_verify", size: int | None = None,
+    prompt: Callable | None = None,
 ) -> None:
     """Register a benchmark.
 
@@ -72,10 +75,12 @@ def register_benchmark(
         loader: returns the problems, in a fixed order; called once, on first load.
         grader: name of the grader (``core.grading.get_grader``) that judges its answers.
         size: the expected number of problems; loading checks it when given.
+        prompt: ``(question, tokenizer) -> prompt text`` for this benchmark; default (None): the
+            paper's math prompt, ``core.prompts.build_prompt`` (code benchmarks give their own).
     """
     if key in _REGISTRY:
         raise ValueError(f"benchmark {key!r} is already registered")
-    _REGISTRY[key] = _Entry(loader, grader, size)
+    _REGISTRY[key] = _Entry(loader, grader, size, prompt)
 
 
 def _entry(key: str) -> _Entry:
@@ -119,6 +124,16 @@ def load_benchmark(key: str) -> list[Problem]:
             raise ValueError(f"benchmark {key!r}: problem ids are not unique")
         _LOADED[key] = problems
     return list(_LOADED[key])
+
+
+def prompt_builder(key: str) -> Callable:
+    """``(question, tokenizer) -> prompt text`` of ``key``: its own, else ``core.prompts.build_prompt``."""
+    entry = _entry(key)
+    if entry.prompt is not None:
+        return entry.prompt
+    from core.prompts import build_prompt
+
+    return build_prompt
 
 
 def grader_for(key: str) -> Grader:

@@ -20,11 +20,11 @@ import re
 import sys
 from pathlib import Path
 
-from core.benchmarks import PAPER_BENCHMARKS, load_benchmark
+from core.benchmarks import PAPER_BENCHMARKS, load_benchmark, prompt_builder
+from core.eval_models import eval_model_for_id, get_eval_model
 from core.evaluation import DEFAULT_K, evaluate, read_samples, resolve_ks
 from core.generation import GPU_EXTRA_HINT, generator_names, make_generator
 from core.grading import _unknown
-from core.prompts import build_prompt
 
 _STEP_RE = re.compile(r"global_step_(\d+)")
 
@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grade-workers", type=int, default=None, help="grading subprocesses (default: auto)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (it may register generators, benchmarks, graders)")
+    p.add_argument("--model-config", default=None, metavar="KEY",
+                   help="an evaluation-only model config (core.eval_models, e.g. openpangu_embedded_1b_v1p1): its "
+                        "generator defaults, and --out becomes a run folder the analysis reads as its column "
+                        "(applied automatically when --model is its hub id)")
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; generate nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -86,14 +90,14 @@ def infer_eval_step(model: str) -> int:
     return int(steps[-1]) if steps else 0
 
 
-def _local_tokenizer(model: str):
+def _local_tokenizer(model: str, trust_remote_code: bool = False):
     """The model's tokenizer if it is a local directory transformers can read, else None."""
     if not Path(model).is_dir():
         return None
     try:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(model, local_files_only=True)
+        return AutoTokenizer.from_pretrained(model, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception:  # noqa: BLE001 - only a preview
         return None
 
@@ -123,22 +127,24 @@ def dry_run(args, eval_step: int, ks: tuple[int, ...], gen_kwargs: dict) -> None
           f"max_new_tokens={args.max_new_tokens} seed={args.seed}")
     print(f"  metrics:    k={list(ks)}  eval_step={eval_step}")
     total = 0
-    first_question = None
+    first = None
     for key in args.benchmarks:
         problems = load_benchmark(key)[: args.limit]
-        first_question = first_question or problems[0].question
+        first = first or (key, problems[0].question)
         path = out / "samples" / f"{key}.jsonl"
         note = ""
         if path.exists():
             same = sum(r.get("eval_step") == eval_step for r in read_samples(path))
             note = f"  (exists; {same} records of eval_step {eval_step} would be replaced)" if same else "  (exists; appended)"
         print(f"  {key:14s} {len(problems):5d} problems x {args.n} = {len(problems) * args.n:7d} samples -> {path}{note}")
+        if key == "livecodebench":
+            print(f"  {'':14s} {_lcb_source()}")
         total += len(problems) * args.n
     print(f"  total:      {total} samples; summary -> {out / 'eval_summary.json'}")
-    tokenizer = _local_tokenizer(args.model)
+    tokenizer = _local_tokenizer(args.model, bool(gen_kwargs.get("trust_remote_code", False)))
     how = "through the model's chat template" if tokenizer is not None and getattr(tokenizer, "chat_template", None) else "as plain text: no local chat template found"
-    print(f"  prompt ({how}), first problem:")
-    print("    " + build_prompt(first_question, tokenizer).replace("\n", "\n    "))
+    print(f"  prompt ({how}), first problem of {first[0]}:")
+    print("    " + prompt_builder(first[0])(first[1], tokenizer).replace("\n", "\n    "))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,12 +166,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for key in args.benchmarks:  # validates keys and sizes before anything heavy
             load_benchmark(key)
-    except (KeyError, ValueError) as exc:
-        parser.error(str(exc.args[0]))
-    gen_kwargs = {"model_path": args.model, **dict(args.gen_arg)}
+    except (KeyError, ValueError, FileNotFoundError) as exc:  # FileNotFoundError: user-supplied data missing
+        parser.error(str(exc.args[0]) if exc.args else str(exc))
+    try:
+        model_cfg = get_eval_model(args.model_config) if args.model_config else eval_model_for_id(args.model)
+    except KeyError as exc:
+        parser.error("--model-config: " + str(exc.args[0]))
+    gen_kwargs = {"model_path": args.model, **(model_cfg.gen_args if model_cfg else {}), **dict(args.gen_arg)}
 
     if args.dry_run:
         dry_run(args, eval_step, ks, gen_kwargs)
+        if model_cfg is not None:
+            print(f"  model config: {model_cfg.key} ({model_cfg.label}; {model_cfg.notes})")
+            print(f"  run folder:   {args.out} gets meta.json (method={model_cfg.contestant}, model={model_cfg.key}, "
+                  f"seed={args.seed}), config.yaml and, when done, DONE: the analysis reads it as the "
+                  f"{model_cfg.contestant!r} column")
         return 0
 
     try:
@@ -173,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if model_cfg is not None:
+        _start_run_folder(Path(args.out), model_cfg, args, gen_kwargs, ks)
     summary = evaluate(
         generator,
         args.benchmarks,
@@ -189,22 +206,62 @@ def main(argv: list[str] | None = None) -> int:
         grade_workers=args.grade_workers,
     )
     _write_summary(Path(args.out), eval_step, args, summary)
+    if model_cfg is not None:
+        from core.runlog import RunLog
+
+        RunLog(args.out).write_done({"steps": 0, "final": {}, "eval": summary})
     _print_table(summary)
     return 0
 
 
+def _start_run_folder(out: Path, cfg, args, gen_kwargs: dict, ks) -> None:
+    """``config.yaml`` and ``meta.json`` of an evaluation-only model's run folder (docs/runlog.md)."""
+    from core.runlog import RunLog
+
+    log = RunLog(out)
+    (out / "DONE").unlink(missing_ok=True)  # a re-evaluation: the folder is incomplete until it ends
+    log.write_config({
+        "seed": args.seed,
+        "model": {"name": cfg.key, "hf_id": cfg.hf_id, "path": args.model, "eval_only": True},
+        "method": {"name": cfg.contestant},
+        "eval": {"benchmarks": list(args.benchmarks), "n": args.n, "k": list(ks), "max_new_tokens": args.max_new_tokens,
+                 "temperature": args.temperature, "top_p": args.top_p, "limit": args.limit},
+        "backend": {"name": f"evaluate:{args.backend}",
+                    "gen_args": {k: v for k, v in gen_kwargs.items() if k != "model_path"}},
+    })
+    log.write_meta(method=cfg.contestant, method_version=1, seed=args.seed, backend=f"evaluate:{args.backend}",
+                   model=cfg.key, curriculum="none", curriculum_stages=1)
+
+
+def _lcb_source() -> str:
+    """Where LiveCodeBench's problems came from and the release window (user-supplied data)."""
+    from core.code_benchmarks import livecodebench_path, livecodebench_window
+
+    start, end = livecodebench_window()
+    return f"from {livecodebench_path()}, contest_date {start or '-inf'} .. {end or '+inf'}"
+
+
 def _write_summary(out: Path, eval_step: int, args, summary: dict) -> None:
-    """``eval_summary.json``: ``{"<eval_step>": {"settings": .., "summary": ..}}``, atomically."""
+    """``eval_summary.json``: ``{"<eval_step>": {"settings": .., "summary": ..}}``, atomically.
+
+    Another call's summary of the same step (e.g. LiveCodeBench added to a training run's final
+    step) keeps its other benchmarks; its settings move to ``earlier_settings``."""
     path = out / "eval_summary.json"
     data = json.loads(path.read_text()) if path.exists() else {}
-    data[str(eval_step)] = {
+    old = data.get(str(eval_step)) or {}
+    kept = {k: v for k, v in (old.get("summary") or {}).items() if k not in summary}
+    entry = {
         "settings": {
             "model": args.model, "backend": args.backend, "benchmarks": args.benchmarks, "n": args.n,
             "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p,
             "seed": args.seed, "limit": args.limit, "gen_args": dict(args.gen_arg),
+            **({"livecodebench": _lcb_source()} if "livecodebench" in args.benchmarks else {}),
         },
-        "summary": summary,
+        "summary": {**kept, **summary},
     }
+    if kept:
+        entry["earlier_settings"] = [*old.get("earlier_settings", []), old.get("settings")]
+    data[str(eval_step)] = entry
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)

@@ -21,10 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from analysis.metrics import avg_at_k, check_k, len_at_k, mean_pass_at_k
-from core.benchmarks import grader_for, load_benchmark
+from core.benchmarks import grader_for, load_benchmark, prompt_builder
 from core.generation import Generation, Generator
 from core.grading import grade_all
-from core.prompts import build_prompt
 
 __all__ = [
     "DEFAULT_K",
@@ -87,8 +86,9 @@ def evaluate(
         max_new_tokens, temperature, top_p, seed: sampling (the paper: 8000, 1.0, 1.0).
         k: the ks to summarise (see :func:`resolve_ks`).
         limit: evaluate only the first ``limit`` problems of each benchmark.
-        prompt_fn: question -> prompt text; default :func:`core.prompts.build_prompt` with the
-            generator's ``tokenizer`` attribute if it has one (chat template), else plain text.
+        prompt_fn: question -> prompt text, for every benchmark; default: each benchmark's prompt
+            (``core.benchmarks.prompt_builder``: the paper's math prompt, or a code benchmark's own)
+            with the generator's ``tokenizer`` attribute if it has one (chat template), else plain text.
         progress: show a tqdm bar over problems.
         grade_workers: grading subprocesses (math-verify); default 1 for up to 512 samples per
             benchmark, else ``min(8, cpu_count)``.
@@ -107,11 +107,8 @@ def evaluate(
     # Load (and so validate) every benchmark before generating anything.
     problems_of = {key: load_benchmark(key)[:limit] for key in benchmarks}
     graders = {key: grader_for(key) for key in benchmarks}
-    if prompt_fn is None:
-        tokenizer = getattr(generator, "tokenizer", None)
-
-        def prompt_fn(question: str) -> str:
-            return build_prompt(question, tokenizer)
+    tokenizer = getattr(generator, "tokenizer", None)
+    builders = {key: prompt_builder(key) for key in benchmarks}  # the math prompt, or a benchmark's own
 
     samples_dir = Path(run_dir) / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +124,10 @@ def evaluate(
     ) as bar:
         for key, problems in problems_of.items():
             bar.set_postfix_str(f"{key}: generating")
-            prompts = [prompt_fn(p.question) for p in problems]
+            if prompt_fn is not None:
+                prompts = [prompt_fn(p.question) for p in problems]
+            else:
+                prompts = [builders[key](p.question, tokenizer) for p in problems]
             outputs = generator.generate(
                 prompts, n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
             )

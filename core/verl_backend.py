@@ -122,6 +122,13 @@ def check(cfg: DictConfig) -> None:
         if _sel(cfg, "model.epochs") is None or int(_sel(cfg, "model.epochs")) < 1:
             problems.append("model.epochs must be >= 1 (SENT Table X: 5 for 1.5B, 3 for 7B/14B)")
         problems += _context_problems(cfg)
+    for key in _sel(cfg, "backend.eval_benchmarks", None) or []:  # e.g. livecodebench: user-supplied data
+        try:
+            from core.benchmarks import load_benchmark
+
+            load_benchmark(str(key))
+        except (KeyError, ValueError, OSError) as e:
+            problems.append(f"backend.eval_benchmarks: {e.args[0] if e.args else e}")
     try:
         method = method_of(cfg)
         if getattr(method.params, "scope", "micro") == "batch":  # the plugin's trainer would refuse it on the GPUs

@@ -148,8 +148,8 @@ def test_missing_table_writes_only_the_paper_view(runs, built):
     assert "qwen2p5_math_7b" in res.reasons[0]
     assert "| w/ <b>SENT</b>" not in res.files["table03_7b_vs_paper.md"]  # the markup is rendered, not copied
     assert "**66.67**" in res.files["table03_7b_vs_paper.md"]
-    unavailable = built("table08_livecodebench")
-    assert unavailable.status == "missing" and "LiveCodeBench" in unavailable.reasons[0]
+    no_code_runs = built("table08_livecodebench")
+    assert no_code_runs.status == "missing" and "samples/livecodebench.jsonl" in no_code_runs.reasons[0]
 
 
 def test_partial_ablation_table(runs, built):
