@@ -15,7 +15,7 @@ import argparse
 import importlib
 import importlib.util
 import json
-import os
+import math
 import re
 import sys
 from pathlib import Path
@@ -150,6 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--n must be >= 1")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be >= 1")
+    if not args.benchmarks:
+        parser.error(f"--benchmarks: no benchmark key given; e.g. --benchmarks {','.join(PAPER_BENCHMARKS[:2])}")
+    if not (args.temperature >= 0 and math.isfinite(args.temperature)):
+        parser.error(f"--temperature {args.temperature} must be a finite number >= 0 (paper: 1.0)")
+    if not 0 < args.top_p <= 1:
+        parser.error(f"--top-p {args.top_p} must be in (0, 1] (paper: 1.0)")
+    if args.max_new_tokens < 1:
+        parser.error(f"--max-new-tokens {args.max_new_tokens} must be >= 1 (paper: 8000)")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is an existing file; give a directory")
     try:
         ks = resolve_ks(args.k, args.n)
     except ValueError as exc:
@@ -205,9 +215,9 @@ def _write_summary(out: Path, eval_step: int, args, summary: dict) -> None:
         },
         "summary": summary,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    from core.runlog import atomic_write
+
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
