@@ -647,6 +647,8 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
         print_dry_run(cfg, run_dir, plans)
         return None
     _require_gpu_stack()
+    from core.runlog import RunLog, claim_checkpoint_dir
+
     plan(cfg, run_dir, dry_run=False, upto=1)  # validate everything before writing anything
     _write_config_and_meta(cfg, run_dir)
     _, scores, stage_of = curriculum_stages(cfg, dry_run=False)
@@ -657,6 +659,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
     offset = 0
     for k in range(1, int(_sel(cfg, "curriculum.stages", 1) or 1) + 1):
         sp = plan(cfg, run_dir, dry_run=False, upto=k)[-1]  # planned per stage: stage k+1 needs k's checkpoint
+        claim_checkpoint_dir(sp.ckpt_dir, RunLog(run_dir).run_id)  # verl resumes with torch.load(weights_only=False)
         offset = _train_stage(sp, offset)
         _convert_all(cfg, run_dir)  # train.jsonl is current after every stage
     _evaluate(cfg, run_dir)
