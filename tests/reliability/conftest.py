@@ -25,7 +25,8 @@ def sweep_env(cache: Path, **extra: str) -> dict:
 
 
 def sweep_cmd(root: Path, *args: str) -> list[str]:
-    return [sys.executable, "sweep.py", *SMOKE, f"runs_root={root}", *args]
+    flags = [a for a in args if a.startswith("-")]  # Hydra's argparse wants -m before the overrides
+    return [sys.executable, "sweep.py", *flags, *SMOKE, f"runs_root={root}", *[a for a in args if a not in flags]]
 
 
 def run_sweep(root: Path, cache: Path, *args: str, env_extra: dict | None = None, timeout: int = 300):
