@@ -26,13 +26,13 @@ class UserError(ValueError):
 def user_errors() -> tuple[type[BaseException], ...]:
     """The exception types that are the user's to fix: bad config values and files (``UserError``,
     ``ConfigError``, ``CurriculumError``), a launch that must not happen (``LaunchError``), a run file
-    that cannot be written or resumed (``RunFileError``) and a diverged run (``FloatingPointError``)."""
+    that cannot be written or resumed (``RunFileError``, ``ResumeError``) and a diverged run (``FloatingPointError``)."""
     from core.cluster import LaunchError
     from core.curriculum import CurriculumError
-    from core.runlog import RunFileError
+    from core.runlog import ResumeError, RunFileError
     from methods.base import ConfigError
 
-    return (UserError, ConfigError, CurriculumError, LaunchError, RunFileError, FloatingPointError)
+    return (UserError, ConfigError, CurriculumError, LaunchError, RunFileError, ResumeError, FloatingPointError)
 
 
 def is_int_value(v: Any) -> bool:

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         generator = make_generator(args.backend, **gen_kwargs)
-    except ImportError as exc:
+    except (ImportError, ValueError, OSError) as exc:  # a missing stack, an unloadable --model: one line
         print(f"error: {exc}", file=sys.stderr)
         return 2
     summary = evaluate(

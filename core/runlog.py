@@ -37,7 +37,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["SCHEMA_VERSION", "RunFileError", "RunLocked", "RunLog", "atomic_write", "claim_checkpoint_dir",
+__all__ = ["SCHEMA_VERSION", "ResumeError", "RunFileError", "RunLocked", "RunLog", "atomic_write", "claim_checkpoint_dir",
            "git_state", "package_versions", "run_lock", "utc_now"]
 
 SCHEMA_VERSION = 1
@@ -145,6 +145,10 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
 
 
 # ---- one owner per run directory ---------------------------------------------------------------
+
+class ResumeError(RuntimeError):
+    """A run directory that cannot be resumed (an unreadable checkpoint, a missing stage reference)."""
+
 
 class RunLocked(RuntimeError):
     """Another live process owns the run directory (see :func:`run_lock`)."""

@@ -42,7 +42,7 @@ from core.embedded.forward import QwenWeights, forward, positions_from_valid
 from core.embedded.generator import EmbeddedGenerator, prompt_fn
 from core.embedded.model import ModelSpec, base_model, cache_root, count_problems, encode_batch, is_int
 from core.embedded.sampler import Rollout, sample
-from core.runlog import RunLog, atomic_write
+from core.runlog import ResumeError, RunLog, atomic_write
 
 __all__ = ["TrainSpec", "run", "ENTROPY_EDGES", "COV_EDGES"]
 
@@ -272,7 +272,7 @@ class _Run:
             return int(ck["step"])
         except Exception as exc:  # noqa: BLE001
             reason = (str(exc).strip().splitlines() or [""])[0][:200]
-            raise RuntimeError(
+            raise ResumeError(
                 f"cannot resume from {self.ckpt_path}: {type(exc).__name__}: {reason}. Delete the run directory "
                 f"{self.rl.dir} to start this run over.") from exc
 
@@ -292,7 +292,7 @@ class _Run:
             if stage > 1 and not self.plan.is_stage_start(start + 1):
                 path = self.ckpt_path.parent / f"reference_stage{stage}.pt"
                 if not path.exists():
-                    raise RuntimeError(f"cannot resume inside curriculum stage {stage}: its reference policy {path} "
+                    raise ResumeError(f"cannot resume inside curriculum stage {stage}: its reference policy {path} "
                                        f"is missing. Delete the run directory {self.rl.dir} to start over.")
                 self._set_reference(torch.load(path, map_location="cpu", weights_only=True))
 

@@ -309,3 +309,14 @@ def test_math_verify_latex_parser_works_with_hydras_antlr():
     assert any(isinstance(x, sympy.Basic) and sympy.simplify(x - sympy.Rational(11, 4)) == 0 for x in gold)
     assert verify(gold, parse(r"$\boxed{2.75}$"))
     assert not verify(gold, parse(r"$\boxed{3}$"))
+
+
+def test_evaluate_unloadable_model_is_one_line(tmp_path, capsys):
+    """Case 47: the embedded backend with a model path that does not exist."""
+    from core.evaluate import main
+
+    rc = main(["--backend", "embedded", "--model", str(tmp_path / "no_such"), "--benchmarks", "synth_1",
+               "--out", str(tmp_path / "o"), "--n", "1", "--k", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"error: cannot load an embedded model from {tmp_path / 'no_such'}" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()

@@ -178,3 +178,14 @@ def test_full_disk_is_a_clear_error_and_the_relaunch_resumes(small_disk, cache):
     proc = run_sweep(small_disk, cache)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _steps(d) == [1, 2, 3, 4] and (d / "DONE").exists() and _no_temp_files(small_disk) == []
+
+
+def test_unreadable_checkpoint_is_one_line(tmp_path, cache):
+    """Case 49: a damaged last.pt stops the relaunch with one line naming the file and the fix."""
+    ckpt = tmp_path / "default" / RUN / "checkpoints" / "last.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"not a checkpoint")
+    proc = run_sweep(tmp_path, cache)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    [line] = error_lines(proc.stderr)
+    assert f"cannot resume from {ckpt}" in line and "Delete the run directory" in line
