@@ -82,9 +82,11 @@ def _check_train(train: dict) -> list[str]:
         if not (_finite_number(g) and g > 0):
             p.append(f"train.grad_clip={g!r} must be a finite number > 0 (the max gradient norm: a negative one "
                      "flips the gradient, 0 stops learning), e.g. train.grad_clip=1.0")
-    for key in ("lr", "weight_decay"):
-        if key in train and not _finite_number(train[key]):
-            p.append(f"train.{key}={train[key]!r} must be a finite number")
+    if "lr" in train and not _finite_number(train["lr"]):
+        p.append(f"train.lr={train['lr']!r} must be a finite number")
+    if "weight_decay" in train and not (_finite_number(train["weight_decay"]) and train["weight_decay"] >= 0):
+        p.append(f"train.weight_decay={train['weight_decay']!r} must be a finite number >= 0 (AdamW's decoupled "
+                 "weight decay), e.g. train.weight_decay=0.01")
     return p
 
 

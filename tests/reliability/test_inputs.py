@@ -35,6 +35,7 @@ def test_the_smoke_config_passes():
     ("eval.benchmarks=[synth_9]", r"unknown benchmark 'synth_9' \(did you mean 'synth_6'\?\)"),  # case 10
     ("eval.benchmarks=[]", r"eval.benchmarks=\[\] must be a non-empty list"),
     ("eval.limit=0", r"eval.limit=0 must be an integer >= 1"),                     # case 21
+    ("train.weight_decay=-5", r"train.weight_decay=-5 must be a finite number >= 0"),  # case 23
 ])
 def test_check_job_refuses(override, message):
     with pytest.raises(UserError, match=message):
@@ -45,6 +46,43 @@ def test_check_job_lists_every_problem_at_once():
     with pytest.raises(UserError) as e:
         check_job(smoke("seed=1.5", "model=qwen3_14b", "train.grad_clip=-1"))
     assert all(s in str(e.value) for s in ("seed=1.5", "model=qwen3_14b", "train.grad_clip=-1"))
+
+
+@pytest.mark.parametrize("override", ["model=tinyy", "lr=1e-3", "method="])  # cases 9, 24, 13
+def test_hydra_refuses_unknown_groups_and_keys(override):
+    from tests.embedded.conftest import compose
+
+    with pytest.raises(Exception, match="Could not"):
+        compose("preset=smoke", override)
+
+
+def test_last_method_wins():  # case 17
+    assert smoke("method=grpo", "method=sent").method.name == "sent"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (("method=sent", "method.name=grpo"), "unknown hyperparameter"),                # case 18
+    (("eval.every=0",), "eval.every and eval.max_new_tokens must be >= 1"),          # case 20
+])
+def test_trainer_validation_before_the_run_directory(tmp_path, overrides, message):
+    from core.embedded import trainer
+
+    with pytest.raises(ValueError, match=message):
+        trainer.run(smoke(*overrides), tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_verl_without_vllm_names_the_fix(tmp_path):  # case 16
+    vb = pytest.importorskip("core.verl_backend")
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    from tests.cluster.conftest import make_cfg
+
+    with pytest.raises(ModuleNotFoundError, match="backend=verl needs vllm .*backend.dry_run=true"):
+        vb.run(make_cfg(runs_root=str(tmp_path)), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_trainer_refuses_a_bad_grad_clip_without_sweep(tmp_path):
@@ -200,6 +238,7 @@ GOOD = '{"id": "1", "problem": "1+1?", "answer": "2"}\n'
     (GOOD.encode() + b'{"id": "2", "problem": "\xff\xfe", "answer": "1"}\n', r":2: not UTF-8 text"),
     (GOOD.encode() * 5 + b"garbage\n", r":6: not a JSON line"),
     (GOOD.encode() + b"[1, 2]\n", r":2: expected a JSON object"),
+    (b'{"id": "1", "problem": "1+1?"}\n', r":1: missing field 'answer'"),              # case 33
 ])
 def test_benchmark_file_errors_name_the_file_and_line(tmp_path, content, message):
     from core.benchmarks import load_jsonl_problems
@@ -218,6 +257,7 @@ def test_benchmark_file_errors_name_the_file_and_line(tmp_path, content, message
     (["--top-p", "5"], "--top-p 5.0 must be in (0, 1]"),
     (["--top-p", "0"], "--top-p 0.0 must be in (0, 1]"),
     (["--max-new-tokens", "-3"], "--max-new-tokens -3 must be >= 1"),
+    (["--n", "0"], "--n must be >= 1"),                                            # case 44
 ])
 def test_evaluate_refuses_bad_settings(tmp_path, capsys, args, message):
     from core.evaluate import main
@@ -225,6 +265,14 @@ def test_evaluate_refuses_bad_settings(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
         main(["--model", "/no/such", "--out", str(tmp_path / "o"), "--dry-run", *args])
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_evaluate_dry_run_warns_about_a_missing_model_path(tmp_path, capsys):  # case 41
+    from core.evaluate import main
+
+    assert main(["--model", str(tmp_path / "no_such"), "--out", str(tmp_path / "o"), "--dry-run",
+                 "--benchmarks", "synth_1", "--n", "1", "--k", "1"]) == 0
+    assert "WARNING: no such local path" in capsys.readouterr().out
 
 
 def test_evaluate_out_must_not_be_a_file(tmp_path, capsys):
@@ -249,6 +297,7 @@ def test_se_range(se, m, ok):
 
 
 @pytest.mark.parametrize("row, message", [
+    ("garbage", "expected a JSON object with 'id' and 'semantic_entropy'"),       # case 37
     ({"id": "a", "semantic_entropy": "NaN-ish", "m": 8}, "is not a finite number"),
     ({"id": "a", "semantic_entropy": 99.0, "m": 8}, r"outside \[0, ln m = 2.0794\]"),
     ({"id": "a", "semantic_entropy": -5.0}, r"outside \[0, ln m = inf\]"),
@@ -257,7 +306,8 @@ def test_scores_file_out_of_range_names_file_and_line(tmp_path, row, message):
     from core.curriculum import CacheMissingError, read_semantic_entropy_jsonl
 
     path = tmp_path / "semantic_entropy.jsonl"
-    path.write_text(json.dumps({"id": "b", "semantic_entropy": 1.0, "m": 8}) + "\n" + json.dumps(row) + "\n")
+    line = row if isinstance(row, str) else json.dumps(row)
+    path.write_text(json.dumps({"id": "b", "semantic_entropy": 1.0, "m": 8}) + "\n" + line + "\n")
     with pytest.raises(CacheMissingError, match=f"{path}:2: .*{message}"):
         read_semantic_entropy_jsonl(path)
 

@@ -143,6 +143,14 @@ def test_finished_run_that_lost_its_last_step_is_not_skipped_silently(tmp_path, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     d = tmp_path / "default" / RUN
     path = d / "train.jsonl"
+    # case 50: DONE removed -> the relaunch resumes at the last step and writes the same DONE
+    logs, done = path.read_text(), json.loads((d / "DONE").read_text())
+    (d / "DONE").unlink()
+    proc = run_sweep(tmp_path, cache)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads((d / "DONE").read_text())
+    assert path.read_text() == logs and {**again, "finished": 0} == {**done, "finished": 0}
+    # case 51: the last line damaged
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(b"".join(lines[:-1]) + lines[-1][:15])  # the last line truncated
     proc = run_sweep(tmp_path, cache)
