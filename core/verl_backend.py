@@ -46,6 +46,7 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from core.runlog import RunLog, atomic_write, claim_checkpoint_dir
 from methods import ConfigError, build_method
 
 __all__ = ["VERL_MODELS", "PAPER", "check", "method_of", "verl_settings", "compose_verl_config",
@@ -647,8 +648,6 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
         print_dry_run(cfg, run_dir, plans)
         return None
     _require_gpu_stack()
-    from core.runlog import RunLog, claim_checkpoint_dir
-
     plan(cfg, run_dir, dry_run=False, upto=1)  # validate everything before writing anything
     _write_config_and_meta(cfg, run_dir)
     _, scores, stage_of = curriculum_stages(cfg, dry_run=False)
@@ -703,7 +702,7 @@ def _train_stage(sp: StagePlan, offset: int) -> int:
     if marker.exists():
         return offset + int(json.loads(marker.read_text())["final_step"])
     sp.stage_dir.mkdir(parents=True, exist_ok=True)
-    (sp.stage_dir / "offset").write_text(str(offset))
+    atomic_write(sp.stage_dir / "offset", str(offset))
     OmegaConf.save(sp.config, sp.stage_dir / "ppo_trainer.yaml")
     env = {**os.environ, **launch_env(sp)}
     cmd = launch_command(sp)
@@ -713,9 +712,7 @@ def _train_stage(sp: StagePlan, offset: int) -> int:
     if rc != 0:
         raise RuntimeError(f"verl main_ppo failed (exit {rc}) in stage {sp.stage}; see {sp.stage_dir / 'main_ppo.log'}")
     final = int((sp.ckpt_dir / "latest_checkpointed_iteration.txt").read_text().strip())
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"final_step": final, "offset": offset}))
-    os.replace(tmp, marker)
+    atomic_write(marker, json.dumps({"final_step": final, "offset": offset}))
     return offset + final
 
 
