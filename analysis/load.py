@@ -412,6 +412,32 @@ def _read_samples(run_dir: Path, run: str, issues: list[Issue], acc: dict[str, l
         acc["s_length"].append(length)
 
 
+def _flag_step_gaps(run_dir: Path, run: str, steps: list, issues: list[Issue]) -> None:
+    """Warn when train.jsonl lacks steps between 1 and its last step (or the ``steps`` DONE records): a
+    damaged log whose curves would silently skip steps."""
+    have = {s for s in steps if isinstance(s, int) and not isinstance(s, bool)}
+    if not have:
+        return
+    last = max(have)
+    try:
+        done_steps = json.loads((run_dir / "DONE").read_text(encoding="utf-8")).get("steps")
+        if isinstance(done_steps, int) and not isinstance(done_steps, bool) and done_steps > last:
+            last = done_steps
+    except (OSError, ValueError, AttributeError):
+        pass
+    missing = sorted(set(range(1, last + 1)) - have)
+    if missing:
+        spans, i = [], 0
+        while i < len(missing):
+            j = i
+            while j + 1 < len(missing) and missing[j + 1] == missing[j] + 1:
+                j += 1
+            spans.append(str(missing[i]) if i == j else f"{missing[i]}-{missing[j]}")
+            i = j + 1
+        issues.append(Issue("warning", run, f"train.jsonl: step gap, {len(missing)} of steps 1..{last} missing "
+                                            f"({', '.join(spans)}); the curves skip them (a damaged log)"))
+
+
 def _read_train(run_dir: Path, run: str, issues: list[Issue], acc: list[dict]) -> None:
     path = run_dir / "train.jsonl"
     if not path.exists():
@@ -432,6 +458,7 @@ def _read_train(run_dir: Path, run: str, issues: list[Issue], acc: list[dict]) -
                                             "truncate?); kept the last of each"))
         last = {st: i for i, st in enumerate(steps)}
         rows = [rows[i] for i in sorted(last.values())]
+    _flag_step_gaps(run_dir, run, [r.get("step") for r in rows], issues)
     for r in rows:
         rec = {k: v for k, v in r.items() if (k in TRAIN_KNOWN or k.startswith(TRAIN_KNOWN_PREFIXES))
                and (v is None or isinstance(v, (int, float)))}

@@ -144,11 +144,20 @@ def grader_for(key: str) -> Grader:
 def load_jsonl_problems(path: str | Path, source: str) -> list[Problem]:
     """Problems from a normalised JSONL file with ``id``, ``problem`` and ``answer`` per line."""
     problems = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    with open(path, "rb") as f:  # bytes: a bad line is reported with its file and line number
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
-            row = json.loads(line)
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                 "re-save the file as UTF-8") from None
+            except ValueError as exc:
+                raise ValueError(f"{path}:{lineno}: not a JSON line ({exc}); the file is truncated or damaged: "
+                                 "restore it (data/PROVENANCE.md)") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
             try:
                 problems.append(Problem(str(row["id"]), row["problem"], str(row["answer"]), source))
             except KeyError as exc:

@@ -359,6 +359,17 @@ def _write_jsonl_atomic(path: Path, header: Mapping[str, Any], rows: Sequence[Ma
     os.replace(tmp, path)
 
 
+def _se_problem(se: Any, m: Any) -> str | None:
+    """Why ``se`` cannot be the semantic entropy of ``m`` samples (None if it can): it must be a finite
+    number in ``[0, ln m]`` (``m`` equally likely clusters is the most it can be)."""
+    if isinstance(se, bool) or not isinstance(se, (int, float)) or not math.isfinite(se):
+        return f"semantic_entropy={se!r} is not a finite number"
+    top = math.log(m) if isinstance(m, int) and not isinstance(m, bool) and m >= 1 else math.inf
+    if not -1e-9 <= se <= top + 1e-9:
+        return f"semantic_entropy={se!r} is outside [0, ln m = {top:.4f}] (m={m} samples)"
+    return None
+
+
 def _read_cache(path: Path, header: Mapping[str, Any], ids: Sequence[str]) -> list[dict]:
     """The rows of a cache file written for ``header`` and ``ids``; raises CacheMissingError when absent/corrupt."""
     if not path.exists():
@@ -373,6 +384,9 @@ def _read_cache(path: Path, header: Mapping[str, Any], ids: Sequence[str]) -> li
     if head != expect:
         raise CacheMissingError(f"semantic-entropy cache file {path} was written for another configuration "
                                 f"or is truncated (header {head} != expected {expect})")
+    for i, r in enumerate(rows, 2):
+        if "semantic_entropy" in r and (why := _se_problem(r.get("semantic_entropy"), r.get("m"))):
+            raise CacheMissingError(f"semantic-entropy cache file {path}:{i}: {why} (corrupt)")
     got = [str(r.get("id")) for r in rows]
     if got != list(ids):
         raise CacheMissingError(f"semantic-entropy cache file {path} holds {len(rows)} rows that do not match the "
@@ -596,14 +610,12 @@ def write_semantic_entropy_jsonl(run_dir: str | os.PathLike, scores: Sequence[SE
     rows = sorted(scores, key=lambda s: (stage_of[s.id], s.semantic_entropy, id_sort_key(s.id)))
     path = Path(run_dir) / "semantic_entropy.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for s in rows:
-            f.write(json.dumps({"id": s.id, "semantic_entropy": s.semantic_entropy, "variant": s.variant,
-                                "num_clusters": s.num_clusters, "stage": int(stage_of[s.id]), "m": s.m,
-                                "unparseable": s.unparseable, "num_unparseable": s.num_unparseable,
-                                "num_correct": s.num_correct}) + "\n")
-    os.replace(tmp, path)
+    from core.runlog import atomic_write
+
+    atomic_write(path, "".join(json.dumps({"id": s.id, "semantic_entropy": s.semantic_entropy, "variant": s.variant,
+                                           "num_clusters": s.num_clusters, "stage": int(stage_of[s.id]), "m": s.m,
+                                           "unparseable": s.unparseable, "num_unparseable": s.num_unparseable,
+                                           "num_correct": s.num_correct}) + "\n" for s in rows))
     return path
 
 
@@ -621,7 +633,10 @@ def read_semantic_entropy_jsonl(path: str | os.PathLike) -> list[SEScore]:
                 continue
             try:
                 r = json.loads(line)
-                se = float(r["semantic_entropy"])
+                se = r["semantic_entropy"]
+                if why := _se_problem(se, r.get("m", -1)):
+                    raise ValueError(why)
+                se = float(se)
                 out.append(SEScore(id=str(r["id"]), semantic_entropy=se, variant=str(r.get("variant", "unknown")),
                                    num_clusters=int(r.get("num_clusters", -1)), m=int(r.get("m", -1)),
                                    num_correct=int(r.get("num_correct", -1)),

@@ -15,7 +15,7 @@ import argparse
 import importlib
 import importlib.util
 import json
-import os
+import math
 import re
 import sys
 from pathlib import Path
@@ -25,6 +25,7 @@ from core.eval_models import eval_model_for_id, get_eval_model
 from core.evaluation import DEFAULT_K, evaluate, read_samples, resolve_ks
 from core.generation import GPU_EXTRA_HINT, generator_names, make_generator
 from core.grading import _unknown
+from core.runlog import RunLog, atomic_write
 
 _STEP_RE = re.compile(r"global_step_(\d+)")
 
@@ -156,6 +157,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--n must be >= 1")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be >= 1")
+    if not args.benchmarks:
+        parser.error(f"--benchmarks: no benchmark key given; e.g. --benchmarks {','.join(PAPER_BENCHMARKS[:2])}")
+    if not (args.temperature >= 0 and math.isfinite(args.temperature)):
+        parser.error(f"--temperature {args.temperature} must be a finite number >= 0 (paper: 1.0)")
+    if not 0 < args.top_p <= 1:
+        parser.error(f"--top-p {args.top_p} must be in (0, 1] (paper: 1.0)")
+    if args.max_new_tokens < 1:
+        parser.error(f"--max-new-tokens {args.max_new_tokens} must be >= 1 (paper: 8000)")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is an existing file; give a directory")
     try:
         ks = resolve_ks(args.k, args.n)
     except ValueError as exc:
@@ -185,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         generator = make_generator(args.backend, **gen_kwargs)
-    except ImportError as exc:
+    except (ImportError, ValueError, OSError) as exc:  # a missing stack, an unloadable --model: one line
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if model_cfg is not None:
@@ -207,8 +218,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     _write_summary(Path(args.out), eval_step, args, summary)
     if model_cfg is not None:
-        from core.runlog import RunLog
-
         RunLog(args.out).write_done({"steps": 0, "final": {}, "eval": summary})
     _print_table(summary)
     return 0
@@ -216,8 +225,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _start_run_folder(out: Path, cfg, args, gen_kwargs: dict, ks) -> None:
     """``config.yaml`` and ``meta.json`` of an evaluation-only model's run folder (docs/runlog.md)."""
-    from core.runlog import RunLog
-
     log = RunLog(out)
     (out / "DONE").unlink(missing_ok=True)  # a re-evaluation: the folder is incomplete until it ends
     log.write_config({
@@ -262,9 +269,7 @@ def _write_summary(out: Path, eval_step: int, args, summary: dict) -> None:
     if kept:
         entry["earlier_settings"] = [*old.get("earlier_settings", []), old.get("settings")]
     data[str(eval_step)] = entry
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

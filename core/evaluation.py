@@ -231,9 +231,9 @@ def write_records(path: str | os.PathLike, records: Sequence[dict], eval_step: i
         lines, repair = _read_lines(path)
         kept = [line for line, record in lines if record.get("eval_step") != eval_step]
         if repair or len(kept) != len(lines):
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(b"".join(line + b"\n" for line in kept))
-            os.replace(tmp, path)
+            from core.runlog import atomic_write
+
+            atomic_write(path, b"".join(line + b"\n" for line in kept))
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         for record in records:

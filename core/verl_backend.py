@@ -46,6 +46,7 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from core.runlog import RunLog, atomic_write, claim_checkpoint_dir
 from methods import ConfigError, build_method
 
 __all__ = ["VERL_MODELS", "PAPER", "check", "method_of", "verl_settings", "compose_verl_config",
@@ -664,6 +665,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
     offset = 0
     for k in range(1, int(_sel(cfg, "curriculum.stages", 1) or 1) + 1):
         sp = plan(cfg, run_dir, dry_run=False, upto=k)[-1]  # planned per stage: stage k+1 needs k's checkpoint
+        claim_checkpoint_dir(sp.ckpt_dir, RunLog(run_dir).run_id)  # verl resumes with torch.load(weights_only=False)
         offset = _train_stage(sp, offset)
         _convert_all(cfg, run_dir)  # train.jsonl is current after every stage
     _evaluate(cfg, run_dir)
@@ -707,7 +709,7 @@ def _train_stage(sp: StagePlan, offset: int) -> int:
     if marker.exists():
         return offset + int(json.loads(marker.read_text())["final_step"])
     sp.stage_dir.mkdir(parents=True, exist_ok=True)
-    (sp.stage_dir / "offset").write_text(str(offset))
+    atomic_write(sp.stage_dir / "offset", str(offset))
     OmegaConf.save(sp.config, sp.stage_dir / "ppo_trainer.yaml")
     env = {**os.environ, **launch_env(sp)}
     cmd = launch_command(sp)
@@ -717,9 +719,7 @@ def _train_stage(sp: StagePlan, offset: int) -> int:
     if rc != 0:
         raise RuntimeError(f"verl main_ppo failed (exit {rc}) in stage {sp.stage}; see {sp.stage_dir / 'main_ppo.log'}")
     final = int((sp.ckpt_dir / "latest_checkpointed_iteration.txt").read_text().strip())
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"final_step": final, "offset": offset}))
-    os.replace(tmp, marker)
+    atomic_write(marker, json.dumps({"final_step": final, "offset": offset}))
     return offset + final
 
 

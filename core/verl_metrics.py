@@ -102,14 +102,10 @@ def convert_files(paths: Iterable[str | os.PathLike], *, stage: int, step_offset
 
 
 def write_jsonl_atomic(rows: Iterable[Mapping], path: str | os.PathLike) -> Path:
-    """Write ``rows`` as JSONL to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write ``rows`` as JSONL to ``path`` atomically (``core.runlog.atomic_write``)."""
+    from core.runlog import atomic_write
+
+    return atomic_write(path, "".join(json.dumps(r, sort_keys=False) + "\n" for r in rows))
 
 
 def last_step(paths: Iterable[str | os.PathLike]) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import random
@@ -41,7 +42,7 @@ from core.embedded.forward import QwenWeights, forward, positions_from_valid
 from core.embedded.generator import EmbeddedGenerator, prompt_fn
 from core.embedded.model import ModelSpec, base_model, cache_root, count_problems, encode_batch, is_int
 from core.embedded.sampler import Rollout, sample
-from core.runlog import RunLog
+from core.runlog import ResumeError, RunLog, atomic_write
 
 __all__ = ["TrainSpec", "run", "ENTROPY_EDGES", "COV_EDGES"]
 
@@ -93,6 +94,9 @@ class TrainSpec:
                      f"train.batch_prompts={self.batch_prompts}")
         if not self.lr > 0:
             p.append(f"train.lr={self.lr} must be > 0")
+        if not (isinstance(self.grad_clip, (int, float)) and 0 < self.grad_clip < float("inf")):
+            p.append(f"train.grad_clip={self.grad_clip} must be a finite number > 0 (a negative max norm flips the "
+                     "gradient, 0 stops learning)")
         if p:
             raise ValueError("; ".join(p))
 
@@ -170,6 +174,19 @@ def policy_outputs(w: QwenWeights, roll: Rollout, rows: slice | None = None, wan
     return lp, ent
 
 
+#: a weight beyond this magnitude is diverged (the tiny model's weights are O(1); bf16/fp16 overflow at 6.5e4)
+MAX_WEIGHT = 1e4
+
+
+def _check_weights(model: torch.nn.Module, step: int) -> None:
+    """Raise FloatingPointError when a weight is non-finite or beyond :data:`MAX_WEIGHT`, before the
+    step's record, token stats, evaluation or checkpoint is written."""
+    worst = max(float(p.detach().abs().max()) for p in model.parameters())
+    if not worst <= MAX_WEIGHT:  # also catches NaN
+        raise FloatingPointError(f"step {step}: the policy diverged (max |weight| = {worst:.3g}, limit {MAX_WEIGHT:g}); "
+                                 "nothing of this step was written. Lower train.lr or the method's coefficients")
+
+
 def _hist(values: torch.Tensor, edges: list[float]) -> dict:
     e = torch.tensor(edges)
     v = values.clamp(e[0], e[-1])
@@ -238,12 +255,11 @@ class _Run:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def _save(self, step: int) -> None:
-        self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.ckpt_path.with_name(f".last.pt.tmp{os.getpid()}")
+        buf = io.BytesIO()  # serialised in memory, written by the one atomic helper (a full disk: clear error)
         torch.save({"step": step, "model": self.policy.state_dict(), "optimizer": self.opt.state_dict(),
                     "model_spec": dataclasses.asdict(self.model_spec), "method": self.method_name,
-                    "seed": self.seed, "method_state": dict(self.loss_cfg.method_state or {})}, tmp)
-        os.replace(tmp, self.ckpt_path)
+                    "seed": self.seed, "method_state": dict(self.loss_cfg.method_state or {})}, buf)
+        atomic_write(self.ckpt_path, buf.getvalue())
 
     def _load(self) -> int:
         if not self.ckpt_path.exists():
@@ -264,7 +280,7 @@ class _Run:
             return int(ck["step"])
         except Exception as exc:  # noqa: BLE001
             reason = (str(exc).strip().splitlines() or [""])[0][:200]
-            raise RuntimeError(
+            raise ResumeError(
                 f"cannot resume from {self.ckpt_path}: {type(exc).__name__}: {reason}. Delete the run directory "
                 f"{self.rl.dir} to start this run over.") from exc
 
@@ -284,7 +300,7 @@ class _Run:
             if stage > 1 and not self.plan.is_stage_start(start + 1):
                 path = self.ckpt_path.parent / f"reference_stage{stage}.pt"
                 if not path.exists():
-                    raise RuntimeError(f"cannot resume inside curriculum stage {stage}: its reference policy {path} "
+                    raise ResumeError(f"cannot resume inside curriculum stage {stage}: its reference policy {path} "
                                        f"is missing. Delete the run directory {self.rl.dir} to start over.")
                 self._set_reference(torch.load(path, map_location="cpu", weights_only=True))
 
@@ -294,10 +310,9 @@ class _Run:
             return
         state = copy.deepcopy(self.policy.state_dict())
         path = self.ckpt_path.parent / f"reference_stage{self.plan.stage_at(step)}.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write(path, buf.getvalue())
         self._set_reference(state)
 
     def _set_reference(self, state) -> None:
@@ -392,13 +407,17 @@ class _Run:
             if ref_lp is not None:
                 data["ref_log_prob"] = ref_lp[r]
             loss, metrics = harness_loss(self.loss_cfg, {"log_probs": lp, "entropy": ent}, data)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"step {step}: non-finite loss ({float(loss)}); nothing of this step was "
+                                         "written. Lower train.lr or the method's coefficients")
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             gn = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), tr.grad_clip)
             if not torch.isfinite(gn):
-                raise FloatingPointError(f"step {step}: non-finite gradient norm; lower train.lr or the method's "
-                                         "coefficients")
+                raise FloatingPointError(f"step {step}: non-finite gradient norm; nothing of this step was written. "
+                                         "Lower train.lr or the method's coefficients")
             self.opt.step()
+            _check_weights(self.policy, step)
             for k, v in metric_values(metrics).items():
                 if not k.startswith(STATE_DELTA_PREFIX):  # verl's state transport; the state is logged as method/*
                     sums[k].append(v)
@@ -447,6 +466,7 @@ class _Run:
     def run(self) -> dict | None:
         c, tr = self.cfg, self.train
         if self.rl.done:
+            self.rl.check_steps(tr.steps)  # a finished run whose log lost a step is an error, not a skip
             self.log(f"[{self.rl.dir.name}] DONE exists: skipping")
             return None
         torch.set_num_threads(int(c["backend"].get("threads", 1)))
@@ -460,6 +480,7 @@ class _Run:
         self.opt = torch.optim.AdamW(self.policy.parameters(), lr=tr.lr, weight_decay=tr.weight_decay)
         start = self._load()
         dropped = self.rl.truncate_to_step(start)
+        self.rl.check_steps(start)  # a damaged log (a gap before the checkpoint's step) is refused, not resumed
         self._prepare_curriculum(base, start)  # writes semantic_entropy.jsonl (after the truncation)
         if start:
             self.log(f"[{self.rl.dir.name}] resuming from step {start} (dropped log lines beyond it: "
