@@ -103,6 +103,9 @@ def _move_into(stage: Path, out: Path, full: bool) -> None:
 
 def main(argv=None) -> int:
     args = _parse(argv)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"error: --out {args.out} is an existing file; give a directory", file=sys.stderr)
+        return 2
     if args.reference_only:
         out = Path(args.out)
         stage = out.parent / f".{out.name or 'out'}.staging"

@@ -285,6 +285,17 @@ def test_evaluate_out_must_not_be_a_file(tmp_path, capsys):
     assert "is an existing file; give a directory" in capsys.readouterr().err
 
 
+def test_analysis_out_must_not_be_a_file(tmp_path, capsys):
+    from analysis.cli import main
+
+    f = tmp_path / "file"
+    f.write_text("x")
+    (tmp_path / "runs").mkdir()
+    assert main([str(tmp_path / "runs"), "--out", str(f)]) == 2
+    assert "is an existing file; give a directory" in capsys.readouterr().err
+    assert f.read_text() == "x"
+
+
 # ---- semantic-entropy scores (cases 39, 40) -------------------------------------------------------
 
 @pytest.mark.parametrize("se, m, ok", [(0.0, 8, True), (math.log(8), 8, True), (-5.0, 8, False),
