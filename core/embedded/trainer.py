@@ -39,7 +39,8 @@ import torch
 from core.embedded import task
 from core.embedded.forward import QwenWeights, forward, positions_from_valid
 from core.embedded.generator import EmbeddedGenerator, prompt_fn
-from core.embedded.model import ModelSpec, base_model, cache_root, count_problems, encode_batch, is_int
+from core.embedded.model import (ModelSpec, base_model, base_model_info, cache_root, count_problems, encode_batch,
+                                 is_int)
 from core.embedded.sampler import Rollout, sample
 from core.runlog import RunLog
 
@@ -202,6 +203,7 @@ class _Run:
         self.seed = int(c["seed"])
         self.train = TrainSpec.from_cfg(c["train"])
         self.model_spec = ModelSpec.from_cfg(c["model"])
+        self._rebuild = bool(c["model"].get("rebuild", False))  # true: the recipe's build, not the shipped weights
         mcfg = dict(c["method"])
         self.method_name = mcfg.pop("name")
         self.loss_cfg = LossConfig(policy_loss=MethodSpec(self.method_name, mcfg))
@@ -309,8 +311,8 @@ class _Run:
         """Where the base model's step-0 generations are memoised: beside the cached model, under the
         sha256 of its weights (a rebuilt model, e.g. on another CPU or torch, gets its own directory),
         the torch version and this run's thread count (both change float rounding, hence samples)."""
+        sha = base_model_info(self.model_spec, rebuild=self._rebuild)["sha256"][:16]  # shipped or cached weights
         d = cache_root() / "base" / self.model_spec.key()
-        sha = json.loads((d / "meta.json").read_text())["sha256"][:16]
         return d / "eval_step0" / f"{sha}-torch{torch.__version__}-threads{torch.get_num_threads()}"
 
     def _evaluate(self, step: int) -> dict:
@@ -441,7 +443,8 @@ class _Run:
             self.log(f"[{self.rl.dir.name}] DONE exists: skipping")
             return None
         torch.set_num_threads(int(c["backend"].get("threads", 1)))
-        base = base_model(self.model_spec, progress=bool(c["backend"].get("progress", True)), log=self.log)
+        base = base_model(self.model_spec, progress=bool(c["backend"].get("progress", True)), log=self.log,
+                          rebuild=self._rebuild)
         self.policy = copy.deepcopy(base)
         self.w = QwenWeights.of(self.policy)
         self.ref_w = QwenWeights.of(base) if self.method.requires_ref() else None
