@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         import tempfile
 
         os.environ["SENT_HARNESS_CACHE"] = tempfile.mkdtemp(prefix="sent-harness-rebuild-")
-    rebuild = bool(args.rebuild or cfg.model.get("rebuild", False))
+    rebuild = bool(args.rebuild or args.ship or cfg.model.get("rebuild", False))  # --ship: the recipe's build
     model = base_model(spec, rebuild=rebuild)
     info = base_model_info(spec, rebuild=rebuild)
     meta = json.loads((Path(info["dir"]) / "meta.json").read_text())
@@ -121,6 +121,45 @@ def ship(model, spec, build_meta: dict, out: Path, build_commit: str | None, ove
             "sft_final_loss": build_meta.get("sft_final_loss"),
             "sft_eval_loss_correct": build_meta.get("sft_eval_loss_correct")}
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    b = meta["build"]
+    spec_rows = "\n".join(f"| `{k}` | {v} |" for k, v in meta["spec"].items())
+    (out / "PROVENANCE.md").write_text(f"""# Shipped base model `{out.name}` (key `{spec.key()}`)
+
+Built by this project from scratch (no external weights or data): a `transformers` Qwen2 with
+{meta['num_parameters']:,} parameters, trained by SFT on synthetic solutions of the embedded task (task
+version {task.TASK_VERSION}), `core/embedded/model.py` (`build_model`, `sft`). Written by
+`python -m core.embedded --ship {out.name}` (generated file: do not edit).
+
+| | |
+|---|---|
+| `model.safetensors` sha256 | `{sha}` |
+| build command | `{b['command']}` |
+| commit of the build | `{b['commit']}` |
+| machine kind of the build | {b['cpu']}, torch {b['torch']} |
+| build time | {b['seconds']} s |
+| SFT final loss / loss on mistake-free solutions | {meta['sft_final_loss']:.4f} / {meta['sft_eval_loss_correct']:.4f} nats per token |
+
+Recipe (`ModelSpec`, hashed into the key together with the task version, the recipe version and the
+vocabulary; `sweeps/model/tiny.yaml` documents each field):
+
+| field | value |
+|---|---|
+{spec_rows}
+
+SFT: AdamW (betas 0.9/0.98, weight decay 0.01), linear warm-up over 5% of the steps then cosine decay,
+gradient-norm clip 1.0, one benchmark level per batch, every step of a target carrying an injected
+mistake with probability `sft_slip_per_step`; fixed seeds; `sft_threads` torch threads whatever the
+caller's (the thread count changes float summation order and so the weights).
+
+- Loaded by default whenever a config's model spec has this key; never rebuilt unless asked
+  (`model.rebuild=true` uses the recipe's own build, cached by key).
+- `python -m core.embedded --rebuild --check{''.join(' ' + o for o in overrides)}` rebuilds it in a
+  temporary cache and exits 1 unless the weights are bit-identical (same sha256). Expect identity on
+  the machine kind above (same CPU vector unit and torch); other CPUs may round differently.
+- `config.json` + `model.safetensors` also load with `transformers.Qwen2ForCausalLM.from_pretrained`
+  (tied embeddings: `lm_head.weight` is not stored); `tokenizer.json` lists the vocabulary of
+  `core.embedded.task.TOKENIZER` (one token per character).
+""")
     return out
 
 

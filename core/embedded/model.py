@@ -207,16 +207,19 @@ def _sha256(path: Path) -> str:
 
 
 def cpu_name() -> str:
-    """The CPU's model name (the machine kind a build's bits belong to)."""
+    """The machine kind a build's bits belong to: the CPU's model name and the vector unit torch's
+    kernels use (``torch.backends.cpu.get_cpu_capability()``, e.g. AVX512)."""
+    import platform
+
+    name = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+                name = line.split(":", 1)[1].strip()
+                break
     except OSError:
         pass
-    import platform
-
-    return platform.processor() or platform.machine()
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
 
 
 def _git_sha() -> str:

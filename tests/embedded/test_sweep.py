@@ -179,11 +179,12 @@ def test_bad_curriculum_fails_before_training(tmp_path, override, message):
 
 def test_corrupt_cached_base_model_is_rebuilt(grid):
     spec = ModelSpec.from_cfg(smoke().model)
+    base_model(spec, progress=False, rebuild=True)  # the recipe's build, cached (not the shipped weights)
     path = cache_root() / "base" / spec.key() / "model.pt"
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2])
     with pytest.warns(UserWarning, match="unusable"):
-        model = base_model(spec, progress=False)
+        model = base_model(spec, progress=False, rebuild=True)
     assert path.read_bytes() == good  # the build is deterministic
     assert sum(p.numel() for p in model.parameters()) > 0
 
