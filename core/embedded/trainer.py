@@ -459,9 +459,16 @@ class _Run:
             self.log(f"[{self.rl.dir.name}] resuming from step {start} (dropped log lines beyond it: "
                      f"{ {k: v for k, v in dropped.items() if v} })")
         self.rl.write_config(c)
+        from core.embedded.calibrate import method_scale_settings
+
+        scale = method_scale_settings(c["model"]["name"], self.method_name)  # docs/calibration.md
+        if scale:
+            self.log(f"[{self.rl.dir.name}] per-scale settings {scale['file']}: " +
+                     ", ".join(f"{k}={v}" for k, v in scale["values"].items()))
         self.rl.write_meta(method=self.method_name, method_version=self.method.version, seed=self.seed,
                            backend="embedded", model=c["model"]["name"], curriculum=c["curriculum"]["name"],
-                           curriculum_stages=int(c["curriculum"]["stages"]))
+                           curriculum_stages=int(c["curriculum"]["stages"]),
+                           extra={"method_scale": scale} if scale else None)
         ev = c["eval"]
         last_eval: dict = {}
         if start == 0:
