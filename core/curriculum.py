@@ -918,7 +918,7 @@ def prepare_curriculum(cur: Any, *, items: Sequence[PromptItem], total_steps: in
     if run_dir is not None:
         write_semantic_entropy_jsonl(run_dir, scores, plan.stage_of)
     by_id = {s.id: s.semantic_entropy for s in scores}
-    desc = "; ".join(f"stage {k}: {len(s)} prompts, SE {by_id[s[0]]:.3f}..{by_id[s[-1]]:.3f}, "
+    desc = "; ".join(f"stage {k}: {len(s)} prompts, SE {min(by_id[i] for i in s):.3f}..{max(by_id[i] for i in s):.3f}, "
                      f"{plan.stage_steps[k - 1]} steps" for k, s in enumerate(split, 1))
     order = "random order (control)" if name == "shuffled" else "ascending semantic entropy"
     log(f"[curriculum] {order}, semantic entropy ({variant}), {stages} stage(s): {desc}")
