@@ -7,7 +7,7 @@ comments.
 
     python -m core.embedded.calibrate              # measure, derive, write the files
     python -m core.embedded.calibrate --dry-run    # print the derivation only
-    python -m core.embedded.calibrate --panel      # the dose-response panel (evidence, not a chooser)
+    python -m core.embedded.calibrate --panel-report runs/panel_en   # the dose-response panel's table
 
 Rule F (token fractions): the paper's fraction with expected-count rounding (``count_rounding:
 expected``). Rule E (entropy coefficients): lambda = RHO * median ||g_pg|| / median ||g_H|| over the
@@ -204,6 +204,31 @@ def render(d: dict, commit: str) -> dict[str, str]:
     return out
 
 
+def panel_table(runs_dir: Path, key: str = "method.entropy_coef") -> str:
+    """The dose-response panel as Markdown: one row per finished run under ``runs_dir`` (value of ``key``
+    from the run name, seed), with the policy's token entropy (``train/entropy``: step 1 and the mean of
+    the last 5 steps) and the mean pass@1 over the benchmarks at step 0 and at the last evaluation."""
+    rows = []
+    for d in sorted(p for p in Path(runs_dir).iterdir() if (p / "DONE").exists()):
+        parts = dict(x.partition("=")[::2] for x in d.name.split(","))
+        train = [json.loads(x) for x in (d / "train.jsonl").read_text().splitlines()]
+        acc: dict[int, list[float]] = {}
+        for f in sorted((d / "samples").glob("*.jsonl")):
+            by_step: dict[int, list[float]] = {}
+            for line in f.read_text().splitlines():
+                r = json.loads(line)
+                by_step.setdefault(int(r["eval_step"]), []).append(float(r["correct"]))
+            for step, v in by_step.items():
+                acc.setdefault(step, []).append(sum(v) / len(v))
+        first, last = min(acc), max(acc)
+        rows.append((float(parts.get(key, "nan")), int(parts["seed"]), train[0]["train/entropy"],
+                     statistics.mean(r["train/entropy"] for r in train[-5:]),
+                     statistics.mean(acc[first]), statistics.mean(acc[last]), last))
+    out = [f"| {key} | seed | entropy step 1 | entropy end | pass@1 step 0 | pass@1 end (step) |", "|---|---|---|---|---|---|"]
+    out += [f"| {v:g} | {sd} | {h0:.3f} | {h1:.3f} | {a0:.3f} | {a1:.3f} ({st}) |" for v, sd, h0, h1, a0, a1, st in sorted(rows)]
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.embedded.calibrate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -214,7 +239,13 @@ def main(argv=None) -> int:
     ap.add_argument("--measurements", type=Path, help="also write the raw measurements (JSON) here")
     ap.add_argument("--from-measurements", type=Path,
                     help="derive from a measurements JSON written by --measurements instead of measuring again")
+    ap.add_argument("--panel-report", type=Path, metavar="RUNS_DIR",
+                    help="print the dose-response panel of the finished runs in RUNS_DIR (Markdown) and exit")
+    ap.add_argument("--panel-key", default="method.entropy_coef", help="the override the panel varies")
     args = ap.parse_args(argv)
+    if args.panel_report:
+        print(panel_table(args.panel_report, args.panel_key))
+        return 0
     from core.runlog import git_state
 
     if args.from_measurements:

@@ -75,3 +75,19 @@ def test_committed_files_follow_the_committed_measurements():
     assert C.method_scale_settings("tiny", "en") == {"file": "sweeps/method_scale/tiny_en.yaml",
                                                      "values": {"entropy_coef": d["entropy_coef"]}}
     assert C.method_scale_settings("tiny", "grpo") is None
+
+
+def test_panel_table_reads_the_run_log(tmp_path):
+    for value, seed, ents, corr0, corr1 in (("0.5", 0, [0.2] + [0.1] * 5, [1, 0], [1, 1]),
+                                            ("0.05", 1, [0.3] * 6, [0, 0], [1, 0])):
+        d = tmp_path / f"method=en,method.entropy_coef={value},seed={seed}"
+        (d / "samples").mkdir(parents=True)
+        (d / "DONE").write_text("{}")
+        (d / "train.jsonl").write_text("".join(json.dumps({"step": i + 1, "train/entropy": h}) + "\n"
+                                               for i, h in enumerate(ents)))
+        (d / "samples" / "synth_1.jsonl").write_text("".join(
+            json.dumps({"eval_step": st, "correct": c}) + "\n" for st, cs in ((0, corr0), (6, corr1)) for c in cs))
+    (tmp_path / "unfinished").mkdir()  # no DONE: ignored
+    lines = C.panel_table(tmp_path).splitlines()
+    assert lines[2] == "| 0.05 | 1 | 0.300 | 0.300 | 0.000 | 0.500 (6) |"
+    assert lines[3] == "| 0.5 | 0 | 0.200 | 0.100 | 0.500 | 1.000 (6) |"
