@@ -77,6 +77,10 @@ def run_name(overrides: list[str], cfg: DictConfig | None = None) -> str:
             continue
         parts[key] = value
     if cfg is not None:
+        row = OmegaConf.select(cfg, "paper_row", default=None)
+        if row is not None:  # +experiment=paper_tiny: named by the row's effective overrides (sweeps/paper_row/)
+            parts.pop("paper_row", None)
+            parts.update(str(o).partition("=")[::2] for o in row.get("overrides") or [])
         parts.setdefault("method", str(cfg.method.name))
         parts.setdefault("seed", str(cfg.seed))
     name = ",".join(f"{k}={v}" for k, v in sorted(parts.items()))

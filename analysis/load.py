@@ -45,7 +45,7 @@ SCHEMA_VERSION = 1
 
 META_REQUIRED = ("schema_version", "method", "seed", "model")
 META_KNOWN = {"schema_version", "method", "method_version", "seed", "backend", "model", "curriculum",
-              "curriculum_stages", "git_sha", "dirty", "versions", "started"}
+              "curriculum_stages", "git_sha", "dirty", "versions", "started", "method_scale"}
 SAMPLE_REQUIRED = ("eval_step", "problem_id", "sample", "correct", "length")
 SAMPLE_KNOWN = set(SAMPLE_REQUIRED) | {"answer"}
 TRAIN_KNOWN_PREFIXES = ("train/", "method/", "time/", "eval/")

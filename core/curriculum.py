@@ -57,7 +57,8 @@ __all__ = [
     "PromptItem", "SEScore", "CurriculumError", "CacheMissingError",
     "response_logliks", "normalized_cluster_logprobs", "entropy_from_logprobs", "semantic_entropy",
     "assign_clusters", "grader_equivalence", "score_samples", "score_prompts",
-    "id_sort_key", "order_and_split", "stage_sizes", "write_semantic_entropy_jsonl", "read_semantic_entropy_jsonl",
+    "id_sort_key", "order_and_split", "random_split", "SCORED_CURRICULA",
+    "stage_sizes", "write_semantic_entropy_jsonl", "read_semantic_entropy_jsonl",
     "CurriculumPlan", "prepare_curriculum", "resolve_curriculum", "cache_root", "data_key", "model_key_of_path",
     "model_key_of_state_dict",
 ]
@@ -597,6 +598,25 @@ def order_and_split(scores: Sequence[SEScore] | Mapping[str, float], stages: int
     return out
 
 
+#: curricula that score the training prompts: ``semantic_entropy`` orders them by ascending semantic
+#: entropy (SENT §IV-A); ``shuffled`` is its control (the same stage sizes, steps and reference resets,
+#: prompts assigned to stages in a seeded random order), which separates the token-level loss from data order
+SCORED_CURRICULA = ("semantic_entropy", "shuffled")
+
+
+def random_split(ids: Sequence[str], sizes: Sequence[int], seed: int) -> list[list[str]]:
+    """``ids`` in a random order (seeded; independent of their scores), cut into parts of ``sizes``."""
+    if sum(sizes) != len(ids):
+        raise CurriculumError(f"stage sizes {list(sizes)} do not add up to {len(ids)} prompts")
+    order = sorted(ids, key=id_sort_key)
+    random.Random(_digest(["random-order", int(seed)])).shuffle(order)
+    out, at = [], 0
+    for n in sizes:
+        out.append(order[at:at + n])
+        at += n
+    return out
+
+
 def write_semantic_entropy_jsonl(run_dir: str | os.PathLike, scores: Sequence[SEScore],
                                  stage_of: Mapping[str, int]) -> Path:
     """``run_dir/semantic_entropy.jsonl``: one line per prompt in curriculum order (written atomically).
@@ -833,14 +853,16 @@ def resolve_curriculum(cfg: Any, overrides: Sequence[str] = ()) -> Any:
                     f"nothing; add curriculum=semantic_entropy (e.g. 'w/ Cur' is method=grpo "
                     f"curriculum=semantic_entropy)")
             put("stages", 1)
-    if name not in ("none", "semantic_entropy"):
-        raise CurriculumError(f"curriculum={name!r} is unknown; choose none or semantic_entropy (or auto: the method's default)")
+    if name not in ("none",) + SCORED_CURRICULA:
+        raise CurriculumError(f"curriculum={name!r} is unknown; choose none, semantic_entropy or shuffled (the "
+                              f"control: semantic_entropy's stage schedule, prompts in random order), or auto: the "
+                              f"method's default")
     stages = _get(cur, "stages", 1)
     if not isinstance(stages, int) or isinstance(stages, bool) or stages < 1:
         raise CurriculumError(f"curriculum.stages={stages!r} must be an integer >= 1")
     if name == "none" and stages != 1:
         raise CurriculumError(f"curriculum=none with curriculum.stages={stages}; use curriculum=semantic_entropy")
-    if name == "semantic_entropy":
+    if name in SCORED_CURRICULA:
         _check_m(_get(cur, "m", DEFAULT_M))
         _check_variant(str(_get(cur, "variant", DEFAULT_VARIANT)))
         _check_unparseable(str(_get(cur, "unparseable", DEFAULT_UNPARSEABLE)))
@@ -866,7 +888,7 @@ def prepare_curriculum(cur: Any, *, items: Sequence[PromptItem], total_steps: in
     ids = [it.id for it in items]
     if name == "none":
         return CurriculumPlan.single(ids, total_steps)
-    if name != "semantic_entropy":
+    if name not in SCORED_CURRICULA:
         raise CurriculumError(f"curriculum={name!r}: resolve it first (core.curriculum.resolve_curriculum)")
     stages = int(_get(cur, "stages", 2))
     fractions = _get(cur, "stage_fractions")
@@ -904,13 +926,17 @@ def prepare_curriculum(cur: Any, *, items: Sequence[PromptItem], total_steps: in
             top_p=float(_get(cur, "top_p", 1.0)), batch_size=int(_get(cur, "batch_size", 64)), model_key=model_key,
             cache_dir=_get(cur, "cache_dir"), progress=progress)
     split = order_and_split(scores, stages, list(fractions) if fractions is not None else None)
-    plan = CurriculumPlan.from_stages(split, total_steps, reset_reference=bool(_get(cur, "reset_reference", True)))
+    if name == "shuffled":  # the control: the same stage sizes and schedule, prompts in a seeded random order
+        split = random_split([s.id for s in scores], [len(part) for part in split], int(_get(cur, "seed", 0)))
+    plan = CurriculumPlan.from_stages(split, total_steps, reset_reference=bool(_get(cur, "reset_reference", True)),
+                                      name=name)
     if run_dir is not None:
         write_semantic_entropy_jsonl(run_dir, scores, plan.stage_of)
     by_id = {s.id: s.semantic_entropy for s in scores}
-    desc = "; ".join(f"stage {k}: {len(s)} prompts, SE {by_id[s[0]]:.3f}..{by_id[s[-1]]:.3f}, "
+    desc = "; ".join(f"stage {k}: {len(s)} prompts, SE {min(by_id[i] for i in s):.3f}..{max(by_id[i] for i in s):.3f}, "
                      f"{plan.stage_steps[k - 1]} steps" for k, s in enumerate(split, 1))
-    log(f"[curriculum] semantic entropy ({variant}), {stages} stage(s): {desc}")
+    order = "random order (control)" if name == "shuffled" else "ascending semantic entropy"
+    log(f"[curriculum] {order}, semantic entropy ({variant}), {stages} stage(s): {desc}")
     return plan
 
 

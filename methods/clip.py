@@ -24,6 +24,10 @@ from methods.registry import register
 class ClipCovParams(RefKLParams, SelectionParams):
     clip_frac: float = hp(2e-4, "SENT App. C-5; Cui et al. r = 2e-4 (verl clip_cov_ratio)",
                           "fraction of tokens whose gradient is detached", gt=0.0, le=1.0)
+    count_rounding: str = hp("floor", "reference code: max(1, int(frac * n)); 'expected' keeps the share of tokens at "
+                             "any loss-call size (docs/calibration.md, rule F)",
+                             "how clip_frac becomes a token count: 'floor' (at least 1) or 'expected' (stochastic)",
+                             choices=("floor", "expected"))
     cov_lb: float = hp(1.0, "SENT App. C-5 omega_low; verl clip_cov_lb", "lower covariance bound (exclusive)")
     cov_ub: float = hp(5.0, "SENT App. C-5 omega_high; verl clip_cov_ub", "upper covariance bound (exclusive)")
     clip_ratio_low: float = hp(1.0, "verl-recipe entropy/7b_clip_cov.sh clip_ratio_low=1 (PRIME-RL#16)",
@@ -66,7 +70,7 @@ class Clip(LossMethod):
         idx = torch.nonzero(eligible)                                          # [n_elig, 2]
         out = torch.zeros_like(m, dtype=torch.bool)
         if len(idx) > 0:
-            n = min(frac_count(p.clip_frac, int(m.sum())), len(idx))
+            n = min(frac_count(p.clip_frac, int(m.sum()), p.count_rounding), len(idx))
             pick = idx[torch.randperm(len(idx))[:n]]
             out[pick[:, 0], pick[:, 1]] = True
         return {"detach": out}

@@ -21,6 +21,7 @@ __all__ = [
     "top_frac_mask",
     "covariance",
     "frac_count",
+    "COUNT_ROUNDINGS",
     "add_ref_kl",
 ]
 
@@ -79,10 +80,26 @@ def add_ref_kl(batch: PolicyBatch, p: RefKLParams, loss: torch.Tensor, metrics: 
     return loss
 
 
+#: how a fraction becomes a token count (``frac_count``): ``floor`` = ``max(1, int(f n))`` (the reference
+#: code), ``ceil`` = ``max(1, ceil(f n))``, ``expected`` = stochastic rounding with expectation ``f n`` (may be 0)
+COUNT_ROUNDINGS = ("floor", "ceil", "expected")
+
+
 def frac_count(frac: float, n: int, rounding: str = "floor") -> int:
-    """Number of tokens a fraction selects among ``n``: at least 1 (as all reference code does)."""
+    """Number of tokens a fraction selects among ``n``.
+
+    ``floor`` / ``ceil``: at least 1, as all reference code does. ``expected``: ``floor(f n)`` plus one
+    more with probability ``f n - floor(f n)`` (global torch RNG), so the expected count is exactly
+    ``f n`` at any ``n``, and 0 is possible (docs/calibration.md, rule F).
+    """
     if n == 0:
         return 0
+    if rounding == "expected":
+        x = frac * n
+        k = math.floor(x)
+        return min(n, k + int(float(torch.rand(())) < x - k))
+    if rounding not in COUNT_ROUNDINGS:
+        raise ValueError(f"rounding={rounding!r} is not one of {list(COUNT_ROUNDINGS)}")
     k = math.ceil(frac * n - 1e-9) if rounding == "ceil" else int(frac * n)
     return min(n, max(1, k))
 

@@ -22,6 +22,10 @@ from methods.registry import register
 class KLCovParams(RefKLParams, SelectionParams):
     cov_frac: float = hp(2e-4, "SENT App. C-6: k = 0.0002 (verl kl_cov_ratio; the 7B recipe uses 2e-3)",
                          "fraction of tokens (top covariance) that get the penalty", gt=0.0, le=1.0)
+    count_rounding: str = hp("floor", "reference code: max(1, int(frac * n)); 'expected' keeps the share of tokens at "
+                             "any loss-call size (docs/calibration.md, rule F)",
+                             "how cov_frac becomes a token count: 'floor' (at least 1) or 'expected' (stochastic)",
+                             choices=("floor", "expected"))
     penalty_coef: float = hp(1.0, "SENT Table X: kl loss coefficient 1.0 for w/ Cov; verl-recipe ppo_kl_coef=1",
                              "beta of |log pi - log pi_old| on the selected tokens", ge=0.0)
     kl_coef: float = hp(0.0, "SENT App. C-6 has no reference KL; the recipes set use_kl_loss=False",
@@ -41,7 +45,7 @@ class Cov(LossMethod):
 
     def select(self, batch: PolicyBatch):
         cov = covariance(batch.log_prob, batch.advantages, batch.mask)        # [B, T]
-        return {"penalised": top_frac_mask(cov, batch.mask, self.params.cov_frac)}
+        return {"penalised": top_frac_mask(cov, batch.mask, self.params.cov_frac, self.params.count_rounding)}
 
     def compute(self, batch: PolicyBatch) -> LossOutput:
         p = self.params

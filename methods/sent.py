@@ -34,6 +34,10 @@ class SentParams(GRPOParams, SelectionParams):
     high_cov_frac: float = hp(2e-4, "SENT Table VII default 'cov: 0.0002' (released code: kl_cov_ratio)",
                               "fraction of T_low with the highest covariance forming T_high-cov (Eq. 13)",
                               gt=0.0, le=1.0)
+    count_rounding: str = hp("floor", "reference code: max(1, int(frac * n)); 'expected' keeps the share of tokens at "
+                             "any loss-call size (docs/calibration.md, rule F)",
+                             "how high_cov_frac becomes a token count: 'floor' (at least 1) or 'expected' (stochastic)",
+                             choices=("floor", "expected"))
     beta_low: float = hp(0.5, "SENT §V-A: beta_low is 0.5", "KL weight on T_low minus T_high-cov (Eq. 14)", ge=0.0)
     beta_high: float = hp(2.0, "SENT §V-A: beta_high is 2", "KL weight on T_high-cov (Eq. 14)", ge=0.0)
     kl_coef: float = hp(1.0, "SENT Table X: kl loss coefficient 1.0 for w/ SENT", "multiplies beta_con * KL", ge=0.0)
@@ -90,7 +94,7 @@ class Sent(_TokenKLMethod):
         h = (batch.entropy if batch.entropy is not None else batch.old_entropy).detach()
         low = bottom_frac_mask(h, batch.mask, p.low_entropy_frac)             # [B, T]
         cov = covariance(batch.log_prob, batch.advantages, batch.mask)        # [B, T] centred over all tokens
-        high = top_frac_mask(cov, low, p.high_cov_frac)                       # [B, T], subset of low
+        high = top_frac_mask(cov, low, p.high_cov_frac, p.count_rounding)   # [B, T], subset of low
         return {"low": low, "high": high}
 
     def weights(self, sel):

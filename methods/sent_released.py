@@ -34,6 +34,10 @@ class SentReleasedParams(RefKLParams, SelectionParams):
                                  "fraction of lowest-entropy tokens (T_low)", gt=0.0, le=1.0)
     cov_frac: float = hp(2e-4, "released code: policy_loss.kl_cov_ratio default 0.0002",
                          "k2 = max(1, int(cov_frac * |T_low|)) tokens at each covariance extreme", gt=0.0, le=1.0)
+    count_rounding: str = hp("floor", "reference code: max(1, int(frac * n)); 'expected' keeps the share of tokens at "
+                             "any loss-call size (docs/calibration.md, rule F)",
+                             "how cov_frac becomes k2: 'floor' (at least 1) or 'expected' (stochastic)",
+                             choices=("floor", "expected"))
     ppo_kl_coef: float = hp(0.1, "released stage scripts leave verl's YAML ppo_kl_coef = 0.1",
                             "scale of the |lp - old| penalties", ge=0.0)
     high_cov_coef: float = hp(2.0, "released code: hard-coded high_cov_coef = 2.0", "weight on the k2 largest-cov tokens",
@@ -90,7 +94,7 @@ class SentReleased(LossMethod):
                 a = batch.advantages.detach().reshape(-1)[flat_valid][low_pos]
                 lp = batch.log_prob.detach().reshape(-1)[flat_valid][low_pos]
             cov = (a - a.mean()) * (lp - lp.mean())                           # [k] centred over T_low
-            k2 = frac_count(p.cov_frac, k)
+            k2 = frac_count(p.cov_frac, k, p.count_rounding)
             token = flat_valid[low_pos]                                       # [k] flat token ids
             high[token[torch.topk(cov, k2, largest=True).indices]] = True
             lowc[token[torch.topk(cov, k2, largest=False).indices]] = True

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README quickstart, first command: the embedded default sweep (8 methods x 3 seeds on CPU), then the
+# README quickstart, first command: the embedded default sweep (8 methods x 3 seeds on CPU, the shipped
+# base model, the calibrated per-scale settings of sweeps/method_scale/; a quick tour, no ranking claim), then the
 # analysis. Two jobs run side by side with one torch thread each (2 cores); each job is one
 # `python sweep.py -m` process running its half of the grid with Hydra's basic launcher (no process
 # start-up per run). Relaunching skips finished runs and resumes interrupted ones.
@@ -12,7 +13,7 @@ SEEDS="${SEEDS:-0,1,2}"
 OUT="${OUT:-paper_figs/}"
 EXTRA=("$@")   # extra Hydra overrides for every run, e.g. preset=smoke
 
-echo "[run_default] base model (built once, then cached)"
+echo "[run_default] base model (the shipped data/models/tiny/: loaded and checksummed, not built)"
 python -m core.embedded --threads 2 "${EXTRA[@]}"
 
 # two halves of similar cost (methods with a reference model do one more forward pass per step)

@@ -2,6 +2,12 @@
 synthetic solutions with deliberately injected mistakes (so the base policy is imperfect and RL has
 something to fix). Built deterministically and cached by a hash of everything that determines it.
 
+Shipped: the models of ``sweeps/model/tiny.yaml`` and of ``preset=smoke`` live in the repository
+(``data/models/<name>/``: ``model.safetensors``, ``config.json``, ``tokenizer.json``, ``meta.json``
+with the sha256, the build command, commit and machine, ``PROVENANCE.md``). A spec whose key matches a
+shipped model loads it (never rebuilt unless ``rebuild=True`` / ``model.rebuild=true``); any other spec
+is built once and cached.
+
 Cache: ``$SENT_HARNESS_CACHE`` or ``~/.cache/sent-harness``, ``base/<hash>/{model.pt,meta.json}``.
 ``meta.json`` records the file's sha256; a mismatch (a corrupt or truncated file) triggers a rebuild
 with a warning. Concurrent builders (parallel sweep jobs) serialise on a lock file.
@@ -28,7 +34,11 @@ import torch.nn.functional as F
 from core.embedded import task
 from core.embedded.forward import QwenWeights, forward, positions_from_valid
 
-__all__ = ["ModelSpec", "build_model", "base_model", "cache_root", "encode_batch", "sft_eval_loss"]
+__all__ = ["ModelSpec", "build_model", "base_model", "base_model_info", "cache_root", "encode_batch", "sft_eval_loss",
+           "shipped_dir", "SHIPPED_ROOT"]
+
+#: where the shipped base models live (one folder per model, found by the key in its meta.json)
+SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "data" / "models"
 
 
 def is_int(v) -> bool:
@@ -196,6 +206,30 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def cpu_name() -> str:
+    """The machine kind a build's bits belong to: the CPU's model name and the vector unit torch's
+    kernels use (``torch.backends.cpu.get_cpu_capability()``, e.g. AVX512)."""
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
+
+
+def _git_sha() -> str:
+    """The harness checkout's commit (``+dirty`` with uncommitted changes); ``unknown`` outside git."""
+    from core.runlog import git_state
+
+    sha, dirty = git_state()
+    return sha + ("+dirty" if dirty else "")
+
+
 def _load_cached(d: Path, spec: ModelSpec):
     """The cached model, or None (with a warning) when the entry is missing or corrupt."""
     meta_p, model_p = d / "meta.json", d / "model.pt"
@@ -216,8 +250,80 @@ def _load_cached(d: Path, spec: ModelSpec):
         return None
 
 
-def base_model(spec: ModelSpec, progress: bool = True, log=print):
-    """The SFT base model for ``spec``: from the cache, or built (a few minutes) and cached."""
+def shipped_dir(spec: ModelSpec) -> Path | None:
+    """The shipped folder (``data/models/<name>/``) whose ``meta.json`` key is ``spec.key()``, or None."""
+    if not SHIPPED_ROOT.is_dir():
+        return None
+    key = spec.key()
+    for d in sorted(SHIPPED_ROOT.iterdir()):
+        try:
+            if json.loads((d / "meta.json").read_text()).get("key") == key:
+                return d
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def weights_state(model) -> dict[str, torch.Tensor]:
+    """The model's parameters by name, each tensor once (the tied ``lm_head.weight`` is ``embed_tokens``')."""
+    return {name: p.detach().contiguous() for name, p in model.named_parameters()}
+
+
+def save_weights(model, path: Path) -> str:
+    """Write the weights as safetensors (atomically); returns the file's sha256."""
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file(weights_state(model), str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, path)
+    return _sha256(path)
+
+
+def weights_sha256(model) -> str:
+    """sha256 of the model's weights written as safetensors (what a shipped ``meta.json`` records)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as td:
+        return save_weights(model, Path(td) / "model.safetensors")
+
+
+def _load_shipped(d: Path, spec: ModelSpec):
+    from safetensors.torch import load_file
+
+    meta = json.loads((d / "meta.json").read_text())
+    path = d / "model.safetensors"
+    sha = _sha256(path) if path.exists() else "missing"
+    if sha != meta.get("sha256"):
+        raise RuntimeError(
+            f"the shipped base model {path} has sha256 {sha[:16]}, but {d / 'meta.json'} records "
+            f"{str(meta.get('sha256'))[:16]}: the checkout is damaged. Restore it (git checkout -- {d}) or build the "
+            f"model from its recipe instead with model.rebuild=true.")
+    model = build_model(spec)
+    missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:  # lm_head is tied to embed_tokens
+        raise RuntimeError(f"the shipped base model {path} does not fit the spec {spec.key()}: missing {missing}, "
+                           f"unexpected {unexpected}. Rebuild it with model.rebuild=true.")
+    model.eval()
+    return model
+
+
+def base_model_info(spec: ModelSpec, rebuild: bool = False) -> dict:
+    """Where ``base_model(spec, rebuild=rebuild)`` takes its weights from and their sha256 (shipped:
+    of ``model.safetensors``; cache: of ``model.pt``): ``{"source", "dir", "sha256"}``."""
+    d = None if rebuild else shipped_dir(spec)
+    if d is not None:
+        return {"source": "shipped", "dir": str(d), "sha256": json.loads((d / "meta.json").read_text())["sha256"]}
+    d = cache_root() / "base" / spec.key()
+    return {"source": "cache", "dir": str(d), "sha256": json.loads((d / "meta.json").read_text())["sha256"]}
+
+
+def base_model(spec: ModelSpec, progress: bool = True, log=print, rebuild: bool = False):
+    """The SFT base model for ``spec``: the shipped weights when ``data/models/`` has this spec's key
+    (unless ``rebuild``), else from the cache, else built (minutes) and cached. ``rebuild=True`` skips
+    the shipped copy and uses the recipe's own build (cached by key: built once, then reused)."""
+    d = None if rebuild else shipped_dir(spec)
+    if d is not None:
+        return _load_shipped(d, spec)
     d = cache_root() / "base" / spec.key()
     d.mkdir(parents=True, exist_ok=True)
     model = _load_cached(d, spec)
@@ -246,6 +352,7 @@ def base_model(spec: ModelSpec, progress: bool = True, log=print):
             os.replace(tmp, d / "model.pt")
             meta = {"key": spec.key(), "spec": dataclasses.asdict(spec), "task_version": task.TASK_VERSION,
                     "sha256": _sha256(d / "model.pt"), "build_seconds": round(time.time() - t0, 1),
+                    "git_sha": _git_sha(), "torch": torch.__version__, "cpu": cpu_name(),
                     "num_parameters": sum(p.numel() for p in model.parameters()), **stats}
             tmp = d / f"meta.json.tmp{os.getpid()}"
             tmp.write_text(json.dumps(meta, indent=2))

@@ -40,7 +40,8 @@ import torch
 from core.embedded import task
 from core.embedded.forward import QwenWeights, forward, positions_from_valid
 from core.embedded.generator import EmbeddedGenerator, prompt_fn
-from core.embedded.model import ModelSpec, base_model, cache_root, count_problems, encode_batch, is_int
+from core.embedded.model import (ModelSpec, base_model, base_model_info, cache_root, count_problems, encode_batch,
+                                 is_int)
 from core.embedded.sampler import Rollout, sample
 from core.runlog import ResumeError, RunLog, atomic_write
 
@@ -219,6 +220,7 @@ class _Run:
         self.seed = int(c["seed"])
         self.train = TrainSpec.from_cfg(c["train"])
         self.model_spec = ModelSpec.from_cfg(c["model"])
+        self._rebuild = bool(c["model"].get("rebuild", False))  # true: the recipe's build, not the shipped weights
         mcfg = dict(c["method"])
         self.method_name = mcfg.pop("name")
         self.loss_cfg = LossConfig(policy_loss=MethodSpec(self.method_name, mcfg))
@@ -332,8 +334,8 @@ class _Run:
         """Where the base model's step-0 generations are memoised: beside the cached model, under the
         sha256 of its weights (a rebuilt model, e.g. on another CPU or torch, gets its own directory),
         the torch version and this run's thread count (both change float rounding, hence samples)."""
+        sha = base_model_info(self.model_spec, rebuild=self._rebuild)["sha256"][:16]  # shipped or cached weights
         d = cache_root() / "base" / self.model_spec.key()
-        sha = json.loads((d / "meta.json").read_text())["sha256"][:16]
         return d / "eval_step0" / f"{sha}-torch{torch.__version__}-threads{torch.get_num_threads()}"
 
     def _evaluate(self, step: int) -> dict:
@@ -470,7 +472,8 @@ class _Run:
             self.log(f"[{self.rl.dir.name}] DONE exists: skipping")
             return None
         torch.set_num_threads(int(c["backend"].get("threads", 1)))
-        base = base_model(self.model_spec, progress=bool(c["backend"].get("progress", True)), log=self.log)
+        base = base_model(self.model_spec, progress=bool(c["backend"].get("progress", True)), log=self.log,
+                          rebuild=self._rebuild)
         self.policy = copy.deepcopy(base)
         self.w = QwenWeights.of(self.policy)
         self.ref_w = QwenWeights.of(base) if self.method.requires_ref() else None
@@ -486,9 +489,16 @@ class _Run:
             self.log(f"[{self.rl.dir.name}] resuming from step {start} (dropped log lines beyond it: "
                      f"{ {k: v for k, v in dropped.items() if v} })")
         self.rl.write_config(c)
+        from core.embedded.calibrate import method_scale_settings
+
+        scale = method_scale_settings(c["model"]["name"], self.method_name)  # docs/calibration.md
+        if scale:
+            self.log(f"[{self.rl.dir.name}] per-scale settings {scale['file']}: " +
+                     ", ".join(f"{k}={v}" for k, v in scale["values"].items()))
         self.rl.write_meta(method=self.method_name, method_version=self.method.version, seed=self.seed,
                            backend="embedded", model=c["model"]["name"], curriculum=c["curriculum"]["name"],
-                           curriculum_stages=int(c["curriculum"]["stages"]))
+                           curriculum_stages=int(c["curriculum"]["stages"]),
+                           extra={"method_scale": scale} if scale else None)
         ev = c["eval"]
         last_eval: dict = {}
         if start == 0:

@@ -75,3 +75,28 @@ def test_errors(synth_items_and_script):
     with pytest.raises(CurriculumError, match="more than the 3 training prompts"):
         prepare_curriculum(node(stages=4, scores_path=None), items=items, total_steps=8, run_dir=None,
                            generator_fn=lambda: None, grader=SynthGrader())
+
+
+def test_shuffled_control_keeps_the_schedule_and_randomises_the_order(tmp_path):
+    """curriculum=shuffled (issue 12's control): the stage sizes, steps and reference resets of
+    semantic_entropy, the prompts assigned to stages by a seeded permutation instead of by score."""
+    from core.curriculum import PromptItem, random_split
+
+    ids = [str(i) for i in range(40)]
+    items = [PromptItem(i, f"{i}+1\n", str(int(i) + 1)) for i in ids]
+    path = tmp_path / "se.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "semantic_entropy": int(i) / 40}) + "\n" for i in ids))
+    se = prepare_curriculum(node(scores_path=str(path), stages=3), items=items, total_steps=9, run_dir=None,
+                            log=lambda _: None)
+    sh = prepare_curriculum(node(scores_path=str(path), stages=3, name="shuffled"), items=items, total_steps=9,
+                            run_dir=tmp_path / "run", log=lambda _: None)
+    assert [len(s) for s in sh.stages] == [len(s) for s in se.stages] and sh.stage_steps == se.stage_steps
+    assert sh.reset_reference == se.reset_reference and sorted(sum(sh.stages, ())) == sorted(ids)
+    assert sh.stages != se.stages and se.stages[0] == tuple(ids[:14])       # ascending score vs random
+    again = prepare_curriculum(node(scores_path=str(path), stages=3, name="shuffled"), items=items, total_steps=9,
+                               run_dir=None, log=lambda _: None)
+    assert again.stages == sh.stages                                          # seeded: a resume gets the same plan
+    other = random_split(ids, [14, 13, 13], seed=1)
+    assert [tuple(s) for s in other] != list(sh.stages)                     # curriculum.seed changes it
+    with pytest.raises(CurriculumError, match="do not add up"):
+        random_split(ids, [10, 10], seed=0)

@@ -90,6 +90,16 @@ def test_grid_writes_the_run_log_contract(grid):
         assert cfg.eval.n < cfg.eval.n_final and f"pass@{cfg.eval.n_final}" in done["eval"]["synth_1"]
 
 
+def test_runs_record_their_per_scale_settings(grid):
+    """meta.json and the run's log name the sweeps/method_scale/ file merged into the method (docs/calibration.md)."""
+    root, _, _, proc = grid
+    meta = json.loads((root / "method=sent,preset=smoke,seed=0" / "meta.json").read_text())
+    assert meta["method_scale"]["file"] == "sweeps/method_scale/tiny_sent.yaml"
+    assert meta["method_scale"]["values"]["count_rounding"] == "expected"
+    assert "per-scale settings sweeps/method_scale/tiny_sent.yaml" in proc.stderr
+    assert "method_scale" not in json.loads((root / "method=grpo,preset=smoke,seed=0" / "meta.json").read_text())
+
+
 def test_relaunch_skips_finished_runs(grid):
     sweep_dir, cmd, env, _ = grid
     before = {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("*") if p.is_file() and ".hydra" not in p.parts}
@@ -179,11 +189,12 @@ def test_bad_curriculum_fails_before_training(tmp_path, override, message):
 
 def test_corrupt_cached_base_model_is_rebuilt(grid):
     spec = ModelSpec.from_cfg(smoke().model)
+    base_model(spec, progress=False, rebuild=True)  # the recipe's build, cached (not the shipped weights)
     path = cache_root() / "base" / spec.key() / "model.pt"
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2])
     with pytest.warns(UserWarning, match="unusable"):
-        model = base_model(spec, progress=False)
+        model = base_model(spec, progress=False, rebuild=True)
     assert path.read_bytes() == good  # the build is deterministic
     assert sum(p.numel() for p in model.parameters()) > 0
 

@@ -1,0 +1,274 @@
+"""``python -m core.embedded.calibrate``: apply the calibration protocol of docs/calibration.md.
+
+Measures, on the shipped base model and base-model rollouts of the default preset (no optimizer
+step, no evaluation, no accuracy read), the quantities the protocol's rules need, derives each
+per-scale coefficient and writes ``sweeps/method_scale/tiny_<method>.yaml`` with the derivation in
+comments.
+
+    python -m core.embedded.calibrate              # measure, derive, write the files
+    python -m core.embedded.calibrate --dry-run    # print the derivation only
+    python -m core.embedded.calibrate --panel-report runs/panel_en   # the dose-response panel's table
+
+Rule F (token fractions): the paper's fraction with expected-count rounding (``count_rounding:
+expected``). Rule E (entropy coefficients): lambda = RHO * median ||g_pg|| / median ||g_H|| over the
+mini-batches of ``BATCHES`` rollout batches sampled with ``SEED``; High_En takes En's lambda.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+SCALE_DIR = REPO / "sweeps" / "method_scale"
+
+#: Rule E's pre-set ratio ||lambda g_H|| / ||g_pg|| (docs/calibration.md; fixed before measuring)
+RHO = 0.1
+#: rollout batches measured (2 mini-batches each) and their seed (not a training seed)
+BATCHES = 16
+SEED = 12345
+#: the paper's token fraction of Clip-Cov, KL-Cov and SENT's T_high-cov (SENT Table VII, App. C-5/C-6)
+PAPER_FRAC = 2e-4
+PAPER_ENTROPY_COEF = 0.001
+
+
+def method_scale_settings(model: str, method: str) -> dict | None:
+    """The per-scale file ``sweeps/method_scale/<model>_<method>.yaml`` that Hydra merges into ``method``
+    (``{"file", "values"}``), or None when this scale has none (the run keeps the paper's values)."""
+    import yaml
+
+    path = SCALE_DIR / f"{model}_{method}.yaml"
+    if not path.is_file():
+        return None
+    return {"file": str(path.relative_to(REPO)), "values": dict(yaml.safe_load(path.read_text()) or {})}
+
+
+def _cfg(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    import sweep  # noqa: F401 - the generated method group
+
+    with initialize_config_dir(config_dir=str(REPO / "sweeps"), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def _loss_cfg(name: str, **params):
+    from core.loss import LossConfig, MethodSpec, method_from_config
+
+    lc = LossConfig(policy_loss=MethodSpec(name, params))
+    m = method_from_config(lc.policy_loss)
+    lc.use_kl_loss = m.requires_ref()
+    lc.calculate_entropy = True
+    lc.loss_agg_mode = m.params.loss_agg_mode
+    return lc
+
+
+def _flat_grad(loss, params) -> torch.Tensor:
+    gs = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(gs, params)])
+
+
+def measure(batches: int = BATCHES, seed: int = SEED, threads: int = 1, log=print, overrides: tuple = ()) -> dict:
+    """Gradient norms (GRPO, entropy, high-entropy) and token counts per optimizer mini-batch of
+    base-model rollouts of the default preset. Reads no reward curve or benchmark: the rewards only
+    enter through GRPO's advantages, as in training."""
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+    from core.embedded import task
+    from core.embedded.forward import QwenWeights
+    from core.embedded.model import ModelSpec, base_model, base_model_info, encode_batch
+    from core.embedded.sampler import sample
+    from core.embedded.trainer import TrainSpec, _seed_of, policy_outputs
+    from core.loss import harness_loss
+    from methods.common import covariance
+
+    torch.set_num_threads(threads)
+    cfg = _cfg(*overrides)
+    spec, tr = ModelSpec.from_cfg(cfg.model), TrainSpec.from_cfg(cfg.train)
+    model = base_model(spec, progress=True)
+    info = base_model_info(spec)
+    w = QwenWeights.of(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    grpo = _loss_cfg("grpo")
+    en1 = _loss_cfg("en", entropy_coef=1.0)
+    hi1 = _loss_cfg("high_en", entropy_coef=1.0)
+    grader = task.SynthGrader()
+    rows_out = []
+    t0 = time.time()
+    for b in range(batches):
+        rng = random.Random(_seed_of("calibrate-prompts", seed, b))
+        gen = torch.Generator().manual_seed(_seed_of("calibrate-sample", seed, b))
+        torch.manual_seed(_seed_of("calibrate-torch", seed, b))
+        probs = [task.train_problem(rng) for _ in range(tr.batch_prompts)]
+        rows = [p for p in probs for _ in range(tr.group_size)]
+        ids, valid, _ = encode_batch([task.prompt_text(p.question) for p in rows])
+        with torch.no_grad():
+            roll = sample(w, ids, valid, max_new_tokens=tr.max_response_len, generator=gen)
+        reward = torch.tensor([float(grader.grade(t, str(p.answer)).correct) for t, p in zip(roll.texts(), rows)])
+        B, T = roll.response.shape
+        tl = torch.zeros(B, T)
+        tl[torch.arange(B), (roll.lengths() - 1).clamp(min=0)] = reward
+        adv, _ = compute_grpo_outcome_advantage(token_level_rewards=tl, response_mask=roll.mask.float(),
+                                                index=np.repeat(np.arange(tr.batch_prompts), tr.group_size))
+        mb = tr.mini_batch_prompts * tr.group_size
+        for s in range(0, B, mb):
+            r = slice(s, s + mb)
+            lp, ent = policy_outputs(w, roll, r, buckets=tr.length_buckets)
+            m = roll.mask[r]
+            data = {"response_mask": m.float(), "old_log_probs": roll.log_prob[r], "advantages": adv[r],
+                    "old_entropy": roll.entropy[r], "ref_log_prob": lp.detach(), "dp_size": 1,
+                    "batch_num_tokens": int(m.sum()), "global_batch_size": mb}
+            l_grpo, _ = harness_loss(grpo, {"log_probs": lp, "entropy": ent}, data)
+            l_en, _ = harness_loss(en1, {"log_probs": lp, "entropy": ent}, data)
+            l_hi, _ = harness_loss(hi1, {"log_probs": lp, "entropy": ent}, data)
+            g_pg = _flat_grad(l_grpo, params)
+            g_h = -_flat_grad(l_en - l_grpo, params)      # gradient of the token-mean entropy (En's bonus)
+            g_hi = -_flat_grad(l_hi - l_grpo, params)     # High_En's bonus (top-20% entropy tokens)
+            n = int(m.sum())
+            cov = covariance(roll.log_prob[r], adv[r], m)[m]
+            rows_out.append({"batch": b, "tokens": n, "g_pg": float(g_pg.norm()), "g_h": float(g_h.norm()),
+                             "g_high": float(g_hi.norm()), "dot": float(g_pg @ g_h),
+                             "zero_adv_share": float((adv[r][m] == 0).float().mean()),
+                             "cov_band_share": float(((cov > 1.0) & (cov < 5.0)).float().mean())})
+        log(f"[calibrate] rollout batch {b + 1}/{batches} ({time.time() - t0:.0f} s)")
+    return {"rows": rows_out, "base_model": info, "seed": seed, "batches": batches,
+            "torch": torch.__version__, "threads": threads}
+
+
+def derive(meas: dict, rho: float = RHO) -> dict:
+    """The per-scale values and the numbers behind them (docs/calibration.md, rules E and F)."""
+    rows = meas["rows"]
+    med = lambda k: statistics.median(r[k] for r in rows)  # noqa: E731
+    g_pg, g_h, g_high = med("g_pg"), med("g_h"), med("g_high")
+    lam_raw = rho * g_pg / g_h
+    lam = float(f"{lam_raw:.2g}")                            # two significant digits
+    n = statistics.mean(r["tokens"] for r in rows)
+    dots = [r["dot"] for r in rows]
+    hh = statistics.mean(r["g_h"] ** 2 for r in rows)
+    cos = statistics.mean(r["dot"] / (r["g_pg"] * r["g_h"]) for r in rows if r["g_pg"] > 0 and r["g_h"] > 0)
+    return {
+        "entropy_coef": lam, "entropy_coef_unrounded": lam_raw, "rho": rho,
+        "median_g_pg": g_pg, "median_g_h": g_h, "median_g_high": g_high,
+        "high_en_ratio_at_lambda": lam * g_high / g_pg,
+        "cos_pg_h": cos, "lambda_entropy_neutral": -statistics.mean(dots) / hh,
+        "mini_batches": len(rows), "zero_grad_share": sum(r["g_pg"] == 0 for r in rows) / len(rows),
+        "tokens_per_loss_call": n, "expected_count": PAPER_FRAC * n, "expected_count_sent": PAPER_FRAC * 0.8 * n,
+        "floor_share": 1.0 / n, "cov_band_share": statistics.mean(r["cov_band_share"] for r in rows),
+        "base_sha256": meas["base_model"]["sha256"], "seed": meas["seed"], "batches": meas["batches"],
+    }
+
+
+def render(d: dict, commit: str) -> dict[str, str]:
+    """``tiny_<method>.yaml`` texts, each with its derivation."""
+    head = (f"# Embedded scale (model=tiny) settings for {{who}}, written by `python -m core.embedded.calibrate`\n"
+            f"# (docs/calibration.md; commit {commit}; base model sha256 {d['base_sha256'][:16]}). Do not edit\n"
+            f"# by hand: rerun the command. Every field not set here keeps the paper's value.\n")
+    n = d["tokens_per_loss_call"]
+    rule_f = (f"# Rule F: the paper's fraction r = {PAPER_FRAC:g} of the tokens of a loss call, with expected-count\n"
+              f"# rounding (k = floor(r n) + Bernoulli(frac. part), no minimum of 1). Measured: n = {n:.0f} response\n"
+              f"# tokens per loss call (mean over {d['mini_batches']} base-model mini-batches), so E[k] = {{ek:.3f}} tokens per\n"
+              f"# call, a share of {PAPER_FRAC:g} as in the paper's regime (1 token per <= 8k-token micro-batch: a share of\n"
+              f"# 1.2e-4 .. 5e-4). The reference rounding max(1, int(r n)) would act on 1 token = {d['floor_share']:.1e}.\n")
+    rule_e = (f"# Rule E: lambda = rho* x median||g_pg|| / median||g_H|| on the shipped base model, rho* = {d['rho']:g} (fixed\n"
+              f"# before measuring). Measured over {d['mini_batches']} mini-batches ({d['batches']} rollout batches, seed\n"
+              f"# {d['seed']}): median ||g_pg|| = {d['median_g_pg']:.4g}, median ||g_H|| = {d['median_g_h']:.4g} ->\n"
+              f"# lambda = {d['entropy_coef_unrounded']:.4g}, rounded to 2 significant digits. Not used, reported: cos(g_pg, g_H)\n"
+              f"# = {d['cos_pg_h']:+.3f}; first-order entropy-neutral lambda_0 = {d['lambda_entropy_neutral']:.3g}.\n"
+              f"# The paper's value (LLM scale): {PAPER_ENTROPY_COEF:g}.\n")
+    frac = lambda field, ek: (rule_f.format(ek=ek) + f"{field}: {PAPER_FRAC:g}\ncount_rounding: expected\n")  # noqa: E731
+    out = {
+        "clip": head.format(who="w/ Clip (Clip-Cov)") + frac("clip_frac", d["expected_count"]) +
+        f"# cov_lb / cov_ub stay the paper's 1 and 5: {100 * d['cov_band_share']:.1f}% of the base model's tokens lie in the\n"
+        f"# band (before the random pick).\n",
+        "cov": head.format(who="w/ Cov (KL-Cov)") + frac("cov_frac", d["expected_count"]),
+        "sent": head.format(who="SENT's token loss") + frac("high_cov_frac", d["expected_count_sent"]).replace(
+            "tokens per\n# call", "tokens per\n# call (r counts within T_low, 80% of the tokens)"),
+        "low_cov": head.format(who="w/ Low_Cov (SENT's token loss, no curriculum)") + frac(
+            "high_cov_frac", d["expected_count_sent"]),
+        "sent_released": head.format(who="SENT-as-released") + frac("cov_frac", d["expected_count_sent"]),
+        "en": head.format(who="w/ En") + rule_e + f"entropy_coef: {d['entropy_coef']:g}\n",
+        "high_en": head.format(who="w/ High_En") + rule_e +
+        f"# High_En takes En's lambda (the paper uses one entropy coefficient, Table X); at this lambda its bonus\n"
+        f"# (top-20% entropy tokens) has ||lambda g_high|| / ||g_pg|| = {d['high_en_ratio_at_lambda']:.3f}.\n"
+        f"entropy_coef: {d['entropy_coef']:g}\n",
+    }
+    return out
+
+
+def panel_table(runs_dir: Path, key: str = "method.entropy_coef") -> str:
+    """The dose-response panel as Markdown: one row per finished run under ``runs_dir`` (value of ``key``
+    from the run name, seed), with the policy's token entropy (``train/entropy``: step 1 and the mean of
+    the last 5 steps) and the mean pass@1 over the benchmarks at step 0 and at the last evaluation."""
+    rows = []
+    for d in sorted(p for p in Path(runs_dir).iterdir() if (p / "DONE").exists()):
+        parts = dict(x.partition("=")[::2] for x in d.name.split(","))
+        train = [json.loads(x) for x in (d / "train.jsonl").read_text().splitlines()]
+        acc: dict[int, list[float]] = {}
+        for f in sorted((d / "samples").glob("*.jsonl")):
+            by_step: dict[int, list[float]] = {}
+            for line in f.read_text().splitlines():
+                r = json.loads(line)
+                by_step.setdefault(int(r["eval_step"]), []).append(float(r["correct"]))
+            for step, v in by_step.items():
+                acc.setdefault(step, []).append(sum(v) / len(v))
+        first, last = min(acc), max(acc)
+        rows.append((float(parts.get(key, "nan")), int(parts["seed"]), train[0]["train/entropy"],
+                     statistics.mean(r["train/entropy"] for r in train[-5:]),
+                     statistics.mean(acc[first]), statistics.mean(acc[last]), last))
+    out = [f"| {key} | seed | entropy step 1 | entropy end | pass@1 step 0 | pass@1 end (step) |", "|---|---|---|---|---|---|"]
+    out += [f"| {v:g} | {sd} | {h0:.3f} | {h1:.3f} | {a0:.3f} | {a1:.3f} ({st}) |" for v, sd, h0, h1, a0, a1, st in sorted(rows)]
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.embedded.calibrate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dry-run", action="store_true", help="print the derivation; write nothing")
+    ap.add_argument("--batches", type=int, default=BATCHES)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=SCALE_DIR, help="where tiny_<method>.yaml go")
+    ap.add_argument("--measurements", type=Path, help="also write the raw measurements (JSON) here")
+    ap.add_argument("--from-measurements", type=Path,
+                    help="derive from a measurements JSON written by --measurements instead of measuring again")
+    ap.add_argument("--panel-report", type=Path, metavar="RUNS_DIR",
+                    help="print the dose-response panel of the finished runs in RUNS_DIR (Markdown) and exit")
+    ap.add_argument("--panel-key", default="method.entropy_coef", help="the override the panel varies")
+    args = ap.parse_args(argv)
+    if args.panel_report:
+        print(panel_table(args.panel_report, args.panel_key))
+        return 0
+    from core.runlog import git_state
+
+    if args.from_measurements:
+        meas = json.loads(args.from_measurements.read_text())
+        meas.pop("derived", None)
+    else:
+        meas = measure(batches=args.batches, threads=args.threads, log=lambda m: print(m, file=sys.stderr))
+    d = derive(meas)
+    print(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in d.items()}, indent=2))
+    if args.measurements and not args.dry_run:
+        args.measurements.write_text(json.dumps({"derived": d, **meas}, indent=1) + "\n")
+    sha, dirty = git_state()
+    texts = render(d, sha[:12] + ("+dirty" if dirty else ""))
+    for method, text in texts.items():
+        if args.dry_run:
+            print(f"--- tiny_{method}.yaml\n{text}")
+        else:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / f"tiny_{method}.yaml").write_text(text)
+    if not args.dry_run:
+        print(f"wrote {len(texts)} files to {args.out}")
+    return 0 if all(math.isfinite(v) for v in (d["entropy_coef"], d["tokens_per_loss_call"])) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
