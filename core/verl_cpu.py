@@ -99,7 +99,7 @@ CPU_EVAL_GEN_ARGS = {"enforce_eager": True}
 CPU_EVAL_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 
 #: environment of every process of a CPU-mode run (the backend adds it to Ray's runtime_env too)
-CPU_ENV = {ENV_FLAG: "1", "VERL_PLATFORM": "cpu", "VLLM_CPU_KVCACHE_SPACE": "1",
+CPU_ENV = {ENV_FLAG: "1", "VLLM_CPU_KVCACHE_SPACE": "1",
            "VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1", "VLLM_TARGET_DEVICE": "cpu"}
 
 _UNDO: list[Callable[[], None]] = []      # enable_cpu_training's own undo steps
@@ -207,8 +207,7 @@ def install_process_patches() -> bool:
     if "platform" not in _PATCHED:
         import verl.plugin.platform.platform_manager as pm
 
-        # 1. the CPU platform, before any verl module reads the device name at import (VERL_PLATFORM=cpu
-        #    makes verl's own detection pick it in later lookups)
+        # 1. the CPU platform, set before any verl module reads the device name at import
         previous = pm._current_platform
         pm.set_platform(pm.PlatformRegistry.register("cpu")(_platform())())
         _PROCESS_UNDO.append(lambda: (pm.PlatformRegistry._platforms.pop("cpu", None),
