@@ -136,10 +136,7 @@ def check(cfg: DictConfig) -> None:
             problems.append("model.epochs must be >= 1 (SENT Table X: 5 for 1.5B, 3 for 7B/14B)")
         problems += _context_problems(cfg)
     try:
-        method = method_of(cfg)
-        if getattr(method.params, "scope", "micro") == "batch":  # the plugin's trainer would refuse it on the GPUs
-            problems.append(f"method.scope=batch ({method.name}) is implemented on the embedded backend only; on "
-                            "verl use scope=micro (selection per micro-batch, as the reference code)")
+        method_of(cfg)
     except ConfigError as e:
         problems.append(str(e))
     if problems:
@@ -197,6 +194,8 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
     logging and checkpoint layout, and the model's hardware layout (``model.verl``). ``backend.
     overrides`` (dotted key -> value) are applied last, for anything else.
     """
+    from core.tracking import loggers_of, tracking_env
+
     method = method_of(cfg)
     p = method.params
     hp = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
@@ -268,7 +267,7 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
         "trainer.total_epochs": int(_sel(cfg, "model.epochs")),
         "trainer.n_gpus_per_node": n_gpus,
         "trainer.nnodes": int(_sel(cfg, "backend.nnodes", 1)),
-        "trainer.logger": ["console", "file"],
+        "trainer.logger": list(dict.fromkeys(["console", "file", *loggers_of(cfg)])),
         "trainer.project_name": sweep_name,
         "trainer.experiment_name": run_name,
         "trainer.default_local_dir": str(ckpt_dir),
@@ -282,6 +281,15 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
             "VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE,
             "PYTHONPATH": _pythonpath(),
             "VERL_FILE_LOGGER_PATH": str(logger_path),
+            # token_stats.jsonl of this attempt (core/verl_hooks.py; merged by _convert_all)
+            "SENT_HARNESS_TOKEN_STATS_PATH": str(logger_path.with_name(
+                logger_path.name.replace("verl_metrics.", "token_stats."))),
+            "SENT_HARNESS_TOKEN_SETS_EVERY": str(int(_sel(cfg, "backend.save_freq", 50))),
+            # tracking files inside the run folder (core/tracking.py)
+            **tracking_env(ckpt_dir.parent.parent, loggers_of(cfg)),
+            # test hooks set by the caller (e.g. SENT_HARNESS_SELECTION_DUMP) reach the trainer's process
+            **{k: v for k, v in os.environ.items() if k.startswith("SENT_HARNESS_") and k not in (
+                "SENT_HARNESS_TOKEN_STATS_PATH", "SENT_HARNESS_TOKEN_SETS_EVERY")},
         },
     }
     if device(cfg) == "cpu":  # one block (core.verl_cpu.CPU_SETTINGS); backend.overrides still win
@@ -740,7 +748,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
         return None
     asked = _sel(cfg, "backend.device", "auto")
     print(f"[verl] device: {resolve_device(cfg)} (backend.device={asked})", flush=True)
-    _require_gpu_stack(cfg)
+    _require_gpu_stack()
     plan(cfg, run_dir, dry_run=False, upto=1)  # validate everything before writing anything
     _write_config_and_meta(cfg, run_dir)
     _, scores, stage_of = curriculum_stages(cfg, dry_run=False)
@@ -797,12 +805,11 @@ def set_eval_config(cfg: DictConfig) -> None:
         cfg.eval = node
 
 
-def _require_gpu_stack(cfg: DictConfig | None = None) -> None:
+def _require_gpu_stack() -> None:
     missing = [m for m in ("vllm",) if importlib.util.find_spec(m) is None]
     if missing:
-        how = ("CPU: bash scripts/install_verl_cpu.sh, then run with .venv-verl-cpu/bin/python"
-               if cfg is not None and device(cfg) == "cpu" else "GPU machine: pip install -e .[gpu]")
-        raise ModuleNotFoundError(f"backend=verl needs {', '.join(missing)} ({how}); "
+        raise ModuleNotFoundError(f"backend=verl needs {', '.join(missing)} (GPU machine: pip install -e .[gpu]; "
+                                  "CPU: bash scripts/install_verl_cpu.sh, then run with .venv-verl-cpu/bin/python); "
                                   "use backend.dry_run=true to validate the config without it")
 
 
@@ -843,6 +850,29 @@ def _convert_all(cfg: DictConfig, run_dir: Path) -> None:
         rows += convert_files(files, stage=int(d.name[len("stage"):]), step_offset=offset,
                               updates_per_step=updates_per_step(cfg))
     write_jsonl_atomic(rows, run_dir / "train.jsonl")
+    write_jsonl_atomic(_token_stats_rows(run_dir), run_dir / "token_stats.jsonl")
+
+
+def _token_stats_rows(run_dir: Path) -> list[dict]:
+    """Every stage's ``token_stats.<attempt>.jsonl`` (core/verl_hooks.py): global steps, the stage, and
+    for a step logged by several attempts the last attempt's record (as for train.jsonl)."""
+    rows = []
+    for d in _stage_dirs(run_dir):
+        offset = int((d / "offset").read_text()) if (d / "offset").exists() else 0
+        by_step: dict[int, dict] = {}
+        for f in sorted(d.glob("token_stats.*.jsonl"), key=lambda p: int(p.name.split(".")[1])):
+            lines = f.read_text(encoding="utf-8").splitlines()
+            for i, line in enumerate(lines):
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    if i == len(lines) - 1:
+                        continue  # a torn last line
+                    raise
+                by_step[int(rec["step"])] = rec
+        for step in sorted(by_step):
+            rows.append({**by_step[step], "step": offset + step, "stage": int(d.name[len("stage"):])})
+    return rows
 
 
 def _checkpoints(run_dir: Path) -> list[tuple[int, Path]]:

@@ -88,15 +88,60 @@ def _register_trainer() -> None:
             from verl.utils.config import omega_conf_to_dataclass
 
             actor_cfg = omega_conf_to_dataclass(self.config.actor_rollout_ref.actor)
-            method = method_from_config(actor_cfg.policy_loss)
-            if getattr(method.params, "scope", "micro") == "batch":
-                raise ConfigError(
-                    f"method {method.name!r} with scope='batch' is implemented on the embedded backend only; on "
-                    "verl use scope=micro (set ppo_micro_batch_size_per_gpu to the per-GPU mini-batch for "
-                    "mini-batch-wide selection)")
+            self._harness_method = method_from_config(actor_cfg.policy_loss)
             install_loss(self.actor_rollout_wg, actor_cfg)
 
+        def _update_actor(self, batch, metrics):
+            batch = _before_update(self, batch)
+            return super()._update_actor(batch, metrics)
+
     globals()["HarnessTrainer"] = HarnessTrainer
+
+
+def _before_update(trainer: Any, batch: Any) -> Any:
+    """On the driver, before each actor update (core/verl_hooks.py): ``token_stats.jsonl`` and, for
+    ``scope='batch'``, the selection over the whole rollout batch written into the batch."""
+    import os
+
+    import transfer_queue as tq
+    from tensordict import TensorDict
+    from verl.workers.utils.padding import response_to_nested
+
+    from core import verl_hooks
+
+    method = trainer._harness_method
+    batch_scope = getattr(method.params, "scope", "micro") == "batch"
+    stats_path = os.environ.get(verl_hooks.TOKEN_STATS_ENV)
+    if not batch_scope and not stats_path:
+        return batch
+    fields = ["response_mask", "old_log_probs", "advantages", "entropy", "responses"]
+    nested = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
+    data = nested.to_padded_tensor()
+    mask = data["response_mask"].to(bool)
+    if stats_path:
+        every = int(os.environ.get(verl_hooks.TOKEN_SETS_EVERY_ENV, "0") or 0)
+        step = int(trainer.global_steps)
+        with_sets = bool(every) and (step % every == 0 or step >= int(trainer.total_training_steps))
+        tok = trainer.tokenizer
+        rec = verl_hooks.token_stats_record(
+            step, entropy=data["entropy"], responses=data["responses"], mask=mask, advantages=data["advantages"],
+            old_log_prob=data["old_log_probs"], method=method.name,
+            decode=(lambda t: tok.decode([t])) if with_sets else None)
+        verl_hooks.append_token_stats(rec, stats_path)
+    if batch_scope:
+        sel = verl_hooks.batch_selection(method, old_log_prob=data["old_log_probs"], advantages=data["advantages"],
+                                         mask=mask, entropy=data["entropy"])
+        out = TensorDict({k: response_to_nested(v, nested["response_mask"]) for k, v in sel.items()},
+                         batch_size=len(batch))
+        batch = tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=out)
+        dump = os.environ.get(verl_hooks.SELECTION_DUMP_ENV)
+        if dump:  # tests: the selection of each step, to compare runs with different micro-batch sizes
+            import torch
+
+            tmp = f"{dump}.step{int(trainer.global_steps)}.tmp"
+            torch.save({"responses": data["responses"], "mask": mask, **sel}, tmp)
+            os.replace(tmp, tmp[:-len(".tmp")] + ".pt")
+    return batch
 
 
 _register_trainer()

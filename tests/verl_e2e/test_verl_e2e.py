@@ -50,18 +50,19 @@ def _env() -> dict[str, str]:
             "PYTHONUNBUFFERED": "1"}
 
 
-def _cmd(method: str, root: Path) -> list[str]:
-    return [sys.executable, "sweep.py", "+experiment=verl_cpu_e2e", f"method={method}", f"runs_root={root}"]
+def _cmd(method: str, root: Path, extra: list[str]) -> list[str]:
+    return [sys.executable, "sweep.py", "+experiment=verl_cpu_e2e", f"method={method}", f"runs_root={root}", *extra]
 
 
 def run_dir(root: Path, method: str) -> Path:
     return root / "default" / f"experiment=verl_cpu_e2e,method={method},seed=0"
 
 
-def launch(method: str, root: Path, *, tag: str, until=None) -> tuple[int | None, str]:
+def launch(method: str, root: Path, *, tag: str, until=None, extra: list[str] = (),
+           env: dict[str, str] | None = None) -> tuple[int | None, str]:
     """One ``sweep.py`` launch to the end (or until ``until()`` holds, then killed); (exit code, output)."""
     log = root / f"{method}.{tag}.log"
-    job = Launch(_cmd(method, root), log=log, cwd=REPO, env=_env())
+    job = Launch(_cmd(method, root, list(extra)), log=log, cwd=REPO, env={**_env(), **(env or {})})
     t0 = time.monotonic()
     try:
         if until is None:
@@ -137,7 +138,7 @@ def test_resumed_inside_verl_with_the_uninterrupted_step_count(grpo):
     assert 1 in first
     assert second == set(range(2, STEPS + 1)), f"the second attempt must start after checkpoint 1, logged {second}"
     assert json.loads((stage / "COMPLETE").read_text())["final_step"] == STEPS
-    assert json.loads((grpo / "DONE").read_text())["summary"]["steps"] == STEPS
+    assert json.loads((grpo / "DONE").read_text())["steps"] == STEPS
 
 
 def test_second_launch_skips_the_finished_run(grpo, root):
@@ -167,7 +168,7 @@ def test_sent_curriculum_two_stages(sent):
     assert [(r["step"], r["stage"]) for r in rows] == [(k, 1 + (k - 1) // STEPS) for k in range(1, 2 * STEPS + 1)]
     for r in rows:  # SENT's own terms, from harness_loss
         assert "method/weighted_kl" in r and "method/low_frac" in r and "train/kl" in r, sorted(r)
-    assert json.loads((sent / "DONE").read_text())["summary"]["steps"] == 2 * STEPS
+    assert json.loads((sent / "DONE").read_text())["steps"] == 2 * STEPS
 
 
 def test_sent_stage2_starts_from_stage1_and_resets_the_reference(sent):
@@ -183,7 +184,35 @@ def test_sent_stage2_starts_from_stage1_and_resets_the_reference(sent):
 
 def test_analysis_builds_from_these_runs(grpo, sent, root, tmp_path):
     out = tmp_path / "figs"
-    res = subprocess.run([sys.executable, "-m", "analysis", str(root), "--out", str(out), "--quiet", "--reps", "50"],
+    res = subprocess.run([sys.executable, "-m", "analysis", str(root), "--out", str(out), "--quiet", "--reps", "100"],
                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert (out / "index.md").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# scope=batch: the selection does not depend on the micro-batch size (verl issue 7829)
+# ---------------------------------------------------------------------------------------------
+
+def test_batch_scope_selection_is_micro_batch_invariant(root):
+    """KL-Cov (method=cov) with scope=batch, actor micro-batches of 2 and of 8 sequences: the top-k
+    covariance selection of step 1 (same prompts, same vLLM samples) is identical. It is computed once
+    over the rollout batch by the harness trainer and read by every micro-batch's loss call; the loss
+    raises when it is missing, so reaching the step's end also shows the loss used it."""
+    import torch
+
+    sels = {}
+    for micro in (2, 8):
+        dump = root / f"cov_batch_micro{micro}"
+        first = Path(f"{dump}.step1.pt")
+        rc, out = launch("cov", root, tag=f"batch_micro{micro}", until=first.exists,
+                         extra=["method.scope=batch", f"model.verl.micro_batch_size_per_gpu={micro}"],
+                         env={"SENT_HARNESS_SELECTION_DUMP": str(dump)})
+        wait_for(lambda: first.exists() and first.stat().st_size > 0, 10)
+        sels[micro] = torch.load(first)
+    a, b = sels[2], sels[8]
+    assert torch.equal(a["responses"], b["responses"]), "the two runs sampled different rollouts"
+    keys = sorted(k for k in a if k.startswith("sel_"))
+    assert keys and keys == sorted(k for k in b if k.startswith("sel_"))
+    for k in keys:
+        assert a[k].any() and torch.equal(a[k], b[k]), k
