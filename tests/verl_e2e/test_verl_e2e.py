@@ -205,10 +205,15 @@ def test_batch_scope_selection_is_micro_batch_invariant(root):
     for micro in (2, 8):
         dump = root / f"cov_batch_micro{micro}"
         first = Path(f"{dump}.step1.pt")
-        rc, out = launch("cov", root, tag=f"batch_micro{micro}", until=first.exists,
+        metrics = (root / "default" / f"experiment=verl_cpu_e2e,method=cov,method.scope=batch,"
+                   f"model.verl.micro_batch_size_per_gpu={micro},seed=0" / "verl" / "stage1" / "verl_metrics.0.jsonl")
+
+        def step1_done() -> bool:  # the selection was saved and the update that read it finished
+            return first.exists() and metrics.exists() and '"step": 1' in metrics.read_text()
+
+        rc, out = launch("cov", root, tag=f"batch_micro{micro}", until=step1_done,
                          extra=["method.scope=batch", f"model.verl.micro_batch_size_per_gpu={micro}"],
                          env={"SENT_HARNESS_SELECTION_DUMP": str(dump)})
-        wait_for(lambda: first.exists() and first.stat().st_size > 0, 10)
         sels[micro] = torch.load(first)
     a, b = sels[2], sels[8]
     assert torch.equal(a["responses"], b["responses"]), "the two runs sampled different rollouts"
