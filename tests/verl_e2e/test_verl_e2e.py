@@ -210,7 +210,7 @@ def test_batch_scope_selection_is_micro_batch_invariant(root):
 
         def step1_done() -> bool:  # the selection was saved and the update that read it finished
             return first.exists() and metrics.exists() and any(
-                json.loads(line)["step"] == 1 for line in metrics.read_text().splitlines()[:-1] if line.strip())
+                json.loads(line)["step"] == 1 for line in metrics.read_text().split("\n")[:-1] if line.strip())
 
         rc, out = launch("cov", root, tag=f"batch_micro{micro}", until=step1_done,
                          extra=["method.scope=batch", f"model.verl.micro_batch_size_per_gpu={micro}"],
