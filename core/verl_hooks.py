@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["TOKEN_STATS_ENV", "TOKEN_SETS_EVERY_ENV", "SELECTION_DUMP_ENV", "token_stats_record", "append_token_stats", "batch_selection"]
+__all__ = ["TOKEN_STATS_ENV", "TOKEN_SETS_EVERY_ENV", "SELECTION_DUMP_ENV", "recording_loss", "token_stats_record", "append_token_stats", "batch_selection"]
 
 TOKEN_STATS_ENV = "SENT_HARNESS_TOKEN_STATS_PATH"
 #: write the decoded token sets every this many verl steps (and at the last step); 0 = never
@@ -69,3 +69,19 @@ def batch_selection(method, *, old_log_prob: torch.Tensor, advantages: torch.Ten
 
     return precompute_selection(method, old_log_prob=old_log_prob, advantages=advantages, response_mask=mask,
                                 old_entropy=entropy)
+
+
+def recording_loss(config, model_output, data, dp_group=None, *, dump: str):
+    """Tests only (``$SENT_HARNESS_SELECTION_DUMP``): :func:`core.loss.harness_loss`, after appending what
+    this loss call read to ``<dump>.loss.jsonl``: its rows, response tokens and, per ``sel_`` field,
+    the selected tokens. Runs in the actor worker, once per micro-batch."""
+    from core.loss import SELECTION_PREFIX, _padded_fields, harness_loss
+
+    keys = [k for k in data.keys() if isinstance(k, str) and k.startswith(SELECTION_PREFIX)]
+    t = _padded_fields(data, ["response_mask", *keys])
+    mask = t["response_mask"].to(torch.bool)
+    rec = {"rows": int(mask.shape[0]), "tokens": int(mask.sum()),
+           "selected": {k: int((t[k].to(torch.bool) & mask).sum()) for k in keys}}
+    with open(f"{dump}.loss.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(rec) + "\n")
+    return harness_loss(config, model_output, data, dp_group)

@@ -60,6 +60,14 @@ if LOSS_MODE not in __import__("verl.trainer.ppo.core_algos", fromlist=["POLICY_
 def install_loss(worker_group: Any, actor_config: Any) -> None:
     """Validate the actor config against its method and install the harness loss on ``worker_group``."""
     validate_actor_config(actor_config)
+    import os
+
+    from core.verl_hooks import SELECTION_DUMP_ENV, recording_loss
+
+    dump = os.environ.get(SELECTION_DUMP_ENV)
+    if dump:  # tests only: each loss call also records the selection it read (core/verl_hooks.py)
+        worker_group.set_loss_fn(functools.partial(recording_loss, config=actor_config, dump=dump))
+        return
     worker_group.set_loss_fn(functools.partial(harness_loss, config=actor_config))
 
 
