@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 #: trainer.total_training_steps of sweeps/experiment/verl_cpu_e2e.yaml (per stage)
 STEPS = 2
-LAUNCH_TIMEOUT = float(os.environ.get("E2E_LAUNCH_TIMEOUT", 420))
+LAUNCH_TIMEOUT = float(os.environ.get("E2E_LAUNCH_TIMEOUT", 600))
 
 
 @pytest.fixture(scope="module")
