@@ -35,7 +35,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 #: overrides that do not change what a run computes, so they are not part of its name
-RUN_NAME_EXCLUDE = ("runs_root", "sweep_name", "backend.threads", "backend.progress", "backend.dry_run")
+RUN_NAME_EXCLUDE = ("runs_root", "sweep_name", "backend.threads", "backend.progress", "backend.dry_run", "logger")
 
 
 def _field_type(tp: Any) -> Any:

@@ -39,7 +39,7 @@ PAPER_BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "olympiadbench", "mi
 # Modules that register benchmarks, graders or generators on import. Imported (if present) the
 # first time a key is not found, so e.g. ``load_benchmark("synth_1")`` works without the caller
 # importing the embedded backend first.
-PLUGIN_MODULES = ("core.embedded", "core.code_benchmarks")
+PLUGIN_MODULES = ("core.embedded", "core.code_benchmarks", "core.verl_tiny")
 
 
 @dataclass(frozen=True)

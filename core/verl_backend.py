@@ -56,8 +56,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_MODULE = "core.verl_plugin"
 REWARD_FILE = REPO_ROOT / "core" / "verl_reward.py"
 
-#: model choices the verl backend knows (``sweeps/model/<name>.yaml``)
+#: the paper's models on the verl backend (``sweeps/model/<name>.yaml``)
 VERL_MODELS = ("r1_distill_qwen_1p5b", "qwen2p5_math_7b", "qwen3_14b")
+#: test models: the embedded base model exported as a HF folder (core/verl_tiny.py), for CPU runs of
+#: the real engine (tests/verl_e2e)
+TEST_MODELS = ("tiny_hf",)
+#: training data per data= choice on the verl backend (a core.benchmarks key)
+TRAIN_DATA = {"dapo_math_17k": "dapo_math_17k", "synth": "synth_train"}
 
 #: SENT Table X shared training settings (per-model epochs live in sweeps/model/*.yaml)
 PAPER = {
@@ -102,13 +107,21 @@ def check(cfg: DictConfig) -> None:
     """
     problems = []
     name = _sel(cfg, "model.name")
-    if name not in VERL_MODELS:
+    if name not in VERL_MODELS + TEST_MODELS:
         problems.append(f"model={name!r} is not a verl-backend model; use one of {', '.join(VERL_MODELS)} "
                         f"(model=tiny is the embedded CPU model: backend=embedded)")
     if not _sel(cfg, "model.path"):
         problems.append("model.path is empty; set it to a HuggingFace id or a local model directory")
-    if _sel(cfg, "data.name") != "dapo_math_17k":
-        problems.append(f"data={_sel(cfg, 'data.name')!r}: the verl backend trains on data=dapo_math_17k")
+    if _sel(cfg, "data.name") not in TRAIN_DATA:
+        problems.append(f"data={_sel(cfg, 'data.name')!r}: the verl backend trains on data=dapo_math_17k "
+                        "(or data=synth with model=tiny_hf)")
+    elif (_sel(cfg, "data.name") == "synth") != (name == "tiny_hf") and name in VERL_MODELS + TEST_MODELS:
+        problems.append(f"data={_sel(cfg, 'data.name')} with model={name}: the synthetic task goes with "
+                        "model=tiny_hf (its tokenizer reads only the task's characters), DAPO with the LLMs")
+    try:
+        device(cfg)
+    except ConfigError as e:
+        problems.append(str(e))
     for key in ("n_gpus_per_node", "nnodes"):
         v = _sel(cfg, f"backend.{key}")
         if not isinstance(v, int) or v < 1:
@@ -119,7 +132,7 @@ def check(cfg: DictConfig) -> None:
     stages = _sel(cfg, "curriculum.stages", 1)
     if not isinstance(stages, int) or stages < 1:
         problems.append(f"curriculum.stages={stages!r} must be an integer >= 1")
-    if name in VERL_MODELS:
+    if name in VERL_MODELS + TEST_MODELS:
         if _sel(cfg, "model.epochs") is None or int(_sel(cfg, "model.epochs")) < 1:
             problems.append("model.epochs must be >= 1 (SENT Table X: 5 for 1.5B, 3 for 7B/14B)")
         problems += _context_problems(cfg)
@@ -131,10 +144,7 @@ def check(cfg: DictConfig) -> None:
         except (KeyError, ValueError, OSError) as e:
             problems.append(f"backend.eval_benchmarks: {e.args[0] if e.args else e}")
     try:
-        method = method_of(cfg)
-        if getattr(method.params, "scope", "micro") == "batch":  # the plugin's trainer would refuse it on the GPUs
-            problems.append(f"method.scope=batch ({method.name}) is implemented on the embedded backend only; on "
-                            "verl use scope=micro (selection per micro-batch, as the reference code)")
+        method_of(cfg)
     except ConfigError as e:
         problems.append(str(e))
     if problems:
@@ -149,8 +159,9 @@ def _context_problems(cfg: DictConfig) -> list[str]:
         return []
     prompt = int(_sel(cfg, "backend.max_prompt_length", 1024))
     out = []
-    if prompt + PAPER["max_response_length"] > window:
-        out.append(f"max_prompt_length {prompt} + response {PAPER['max_response_length']} exceeds "
+    response = int(paper_setting(cfg, "data.max_response_length"))
+    if prompt + response > window:
+        out.append(f"max_prompt_length {prompt} + response {response} exceeds "
                    f"model.context_length={window}")
     need = prompt + int(_sel(cfg, "backend.eval_max_new_tokens", PAPER_EVAL["max_new_tokens"]))
     allowed = (_sel(cfg, "model.verl.eval_gen_args", None) or {}).get("max_model_len") or window
@@ -191,6 +202,8 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
     logging and checkpoint layout, and the model's hardware layout (``model.verl``). ``backend.
     overrides`` (dotted key -> value) are applied last, for anything else.
     """
+    from core.tracking import loggers_of, tracking_env
+
     method = method_of(cfg)
     p = method.params
     hp = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
@@ -205,9 +218,9 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
         "data.train_files": [str(train_file)],
         "data.val_files": [str(v) for v in val_files],
         "data.prompt_key": "prompt",
-        "data.train_batch_size": PAPER["train_batch_size"],
+        "data.train_batch_size": paper_setting(cfg, "data.train_batch_size"),
         "data.max_prompt_length": int(_sel(cfg, "backend.max_prompt_length", 1024)),
-        "data.max_response_length": PAPER["max_response_length"],
+        "data.max_response_length": paper_setting(cfg, "data.max_response_length"),
         "data.filter_overlong_prompts": True,
         "data.truncation": "error",
         "data.shuffle": True,
@@ -218,7 +231,7 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
         "actor_rollout_ref.model.enable_gradient_checkpointing": True,
         # --- actor: optimiser and batching (Table X) ---
         "actor_rollout_ref.actor.optim.lr": PAPER["lr"],
-        "actor_rollout_ref.actor.ppo_mini_batch_size": PAPER["ppo_mini_batch_size"],
+        "actor_rollout_ref.actor.ppo_mini_batch_size": paper_setting(cfg, "actor_rollout_ref.actor.ppo_mini_batch_size"),
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": _micro(cfg, "micro_batch_size_per_gpu", 4),
         "actor_rollout_ref.actor.use_dynamic_bsz": False,
         "actor_rollout_ref.actor.ppo_epochs": 1,
@@ -262,7 +275,7 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
         "trainer.total_epochs": int(_sel(cfg, "model.epochs")),
         "trainer.n_gpus_per_node": n_gpus,
         "trainer.nnodes": int(_sel(cfg, "backend.nnodes", 1)),
-        "trainer.logger": ["console", "file"],
+        "trainer.logger": list(dict.fromkeys(["console", "file", *loggers_of(cfg)])),
         "trainer.project_name": sweep_name,
         "trainer.experiment_name": run_name,
         "trainer.default_local_dir": str(ckpt_dir),
@@ -276,8 +289,23 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
             "VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE,
             "PYTHONPATH": _pythonpath(),
             "VERL_FILE_LOGGER_PATH": str(logger_path),
+            # token_stats.jsonl of this attempt (core/verl_hooks.py; merged by _convert_all)
+            "SENT_HARNESS_TOKEN_STATS_PATH": str(logger_path.with_name(
+                logger_path.name.replace("verl_metrics.", "token_stats."))),
+            "SENT_HARNESS_TOKEN_SETS_EVERY": str(int(_sel(cfg, "backend.save_freq", 50))),
+            # tracking files inside the run folder (core/tracking.py)
+            **tracking_env(ckpt_dir.parent.parent, loggers_of(cfg)),
+            # test hooks set by the caller (e.g. SENT_HARNESS_SELECTION_DUMP) reach the trainer's process
+            **{k: v for k, v in os.environ.items() if k.startswith("SENT_HARNESS_") and k not in (
+                "SENT_HARNESS_TOKEN_STATS_PATH", "SENT_HARNESS_TOKEN_SETS_EVERY")},
         },
     }
+    if device(cfg) == "cpu":  # one block (core.verl_cpu.CPU_SETTINGS); backend.overrides still win
+        from core.verl_cpu import CPU_ENV, CPU_SETTINGS
+
+        s.update(CPU_SETTINGS)
+        s["ray_kwargs.ray_init.runtime_env.env_vars"].update(
+            {**CPU_ENV, "VERL_USE_EXTERNAL_MODULES": f"core.verl_cpu,{PLUGIN_MODULE}"})
     # Ray must not claim the whole node inside a SLURM allocation (verl: "use a fixed number with SLURM")
     ray_cpus = _sel(cfg, "backend.ray_num_cpus") or os.environ.get("SLURM_CPUS_PER_TASK")
     if ray_cpus:
@@ -291,6 +319,43 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
     for k, v in (_sel(cfg, "backend.overrides", None) or {}).items():
         s[str(k)] = v
     return s
+
+
+def paper_setting(cfg: DictConfig, verl_key: str) -> Any:
+    """A SENT Table X value (:data:`PAPER`) unless ``backend.overrides`` sets its verl key (CPU/test runs)."""
+    paper_key = {"data.train_batch_size": "train_batch_size", "data.max_response_length": "max_response_length",
+                 "actor_rollout_ref.actor.ppo_mini_batch_size": "ppo_mini_batch_size"}[verl_key]
+    overrides = _sel(cfg, "backend.overrides", None) or {}
+    return overrides.get(verl_key, overrides.get("+" + verl_key, PAPER[paper_key]))
+
+
+def device(cfg: DictConfig) -> str:
+    """``backend.device``: ``cuda`` or ``cpu`` (core/verl_cpu.py). ``auto`` is resolved at launch
+    (:func:`resolve_device`: cpu when no CUDA device is present); unresolved (a dry run, a plan) it
+    means cuda, so a dry run shows the cluster config on any machine (``backend.device=cpu`` shows
+    the CPU one)."""
+    want = str(_sel(cfg, "backend.device", "auto") or "auto")
+    if want not in ("auto", "cuda", "cpu"):
+        raise ConfigError(f"backend.device={want!r}; use auto, cuda or cpu")
+    if want == "cpu":
+        from core.verl_cpu import cuda_available
+
+        if cuda_available():
+            raise ConfigError("backend.device=cpu on a machine with CUDA: the CPU patches never run next to a "
+                              "GPU; use backend.device=auto or cuda")
+    return "cuda" if want == "auto" else want
+
+
+def resolve_device(cfg: DictConfig) -> str:
+    """Resolve ``backend.device=auto`` for this machine (written into ``cfg``, so config.yaml records it)."""
+    from omegaconf import open_dict
+
+    from core.verl_cpu import cuda_available
+
+    if str(_sel(cfg, "backend.device", "auto") or "auto") == "auto":
+        with open_dict(cfg):
+            cfg.backend.device = "cuda" if cuda_available() else "cpu"
+    return device(cfg)
 
 
 def _pythonpath() -> str:
@@ -343,9 +408,16 @@ def _has_key(cfg: DictConfig, dotted: str) -> bool:
 
 
 def compose_verl_config(settings: Mapping[str, Any]) -> DictConfig:
-    """verl's ``ppo_trainer`` with ``settings`` applied; a key verl does not have raises (typo guard)."""
+    """verl's ``ppo_trainer`` with ``settings`` applied; a key verl does not have raises (typo guard),
+    unless it is written ``+key`` (Hydra's add semantics: a key verl's packaged YAML lacks on purpose)."""
     cfg = compose_base()
     for key, value in settings.items():
+        if key.startswith("+"):
+            key = key[1:]
+            if _has_key(cfg, key):
+                raise ConfigError(f"{'+' + key!r}: verl's ppo_trainer already has {key!r}; drop the '+'")
+            OmegaConf.update(cfg, key, value, merge=False, force_add=True)
+            continue
         if not _has_key(cfg, key) and key not in _ADDED_KEYS:
             raise ConfigError(f"verl 0.9.1's ppo_trainer has no key {key!r} (check backend.overrides)")
         if OmegaConf.is_config(OmegaConf.select(cfg, key, default=None)) and isinstance(value, Mapping) \
@@ -441,10 +513,10 @@ def scoring_command(cfg: DictConfig) -> list[str]:
 
     c = cfg.curriculum
     cmd = [sys.executable, "-m", "core.curriculum", "--model", str(_sel(cfg, "model.path")), "--backend", "vllm",
-           "--data", "dapo_math_17k", "--m", str(_sel(c, "m", DEFAULT_M)),
+           "--data", train_key(cfg), "--m", str(_sel(c, "m", DEFAULT_M)),
            "--variant", str(_sel(c, "variant", DEFAULT_VARIANT)),
            "--unparseable", str(_sel(c, "unparseable", DEFAULT_UNPARSEABLE)), "--stages", str(_sel(c, "stages", 2)),
-           "--max-new-tokens", str(_sel(c, "max_new_tokens", None) or PAPER["max_response_length"]),
+           "--max-new-tokens", str(_sel(c, "max_new_tokens", None) or paper_setting(cfg, "data.max_response_length")),
            "--temperature", str(_sel(c, "temperature", 1.0)), "--top-p", str(_sel(c, "top_p", 1.0)),
            "--seed", str(_sel(c, "seed", 0)), "--out", str(scoring_dir(cfg)),
            "--gen-arg", f"tensor_parallel_size={int(_sel(cfg, 'model.verl.eval_tp', 1))}"]
@@ -452,7 +524,7 @@ def scoring_command(cfg: DictConfig) -> list[str]:
         cmd += ["--stage-fractions", ",".join(str(f) for f in _sel(c, "stage_fractions"))]
     if _sel(c, "cache_dir"):
         cmd += ["--cache-dir", str(_sel(c, "cache_dir"))]
-    for key, value in (_sel(cfg, "model.verl.eval_gen_args", None) or {}).items():
+    for key, value in _gen_args(cfg).items():
         cmd += ["--gen-arg", f"{key}={json.dumps(value)}"]
     return cmd
 
@@ -476,6 +548,11 @@ def scores_file(cfg: DictConfig, *, dry_run: bool) -> Path:
     return path
 
 
+def train_key(cfg: DictConfig) -> str:
+    """The training set's benchmark key (``TRAIN_DATA`` of ``data=``)."""
+    return TRAIN_DATA.get(str(_sel(cfg, "data.name")), "dapo_math_17k")
+
+
 def curriculum_stages(cfg: DictConfig, *, dry_run: bool):
     """``(train parquet per stage, SE scores or None, stage of each id or None)``.
 
@@ -492,19 +569,19 @@ def curriculum_stages(cfg: DictConfig, *, dry_run: bool):
     if name == "none":
         if stages != 1:
             raise ConfigError(f"curriculum=none with curriculum.stages={stages}; use curriculum=semantic_entropy")
-        return [dataset_file("dapo_math_17k", out, split="train", dry_run=dry_run)], None, None
+        return [dataset_file(train_key(cfg), out, split="train", dry_run=dry_run)], None, None
     if name != "semantic_entropy":
         raise ConfigError(f"curriculum={name!r} is unknown to the verl backend (none | semantic_entropy)")
     path = scores_file(cfg, dry_run=dry_run)
     if dry_run and not path.exists():  # the plan only: the scores do not exist yet
-        return ([out / f"dapo_math_17k.stage{k + 1}of{stages}.<ordered by {path}>.parquet" for k in range(stages)],
+        return ([out / f"{train_key(cfg)}.stage{k + 1}of{stages}.<ordered by {path}>.parquet" for k in range(stages)],
                 None, None)
     from core.curriculum import order_and_split, read_semantic_entropy_jsonl
 
     scores = read_semantic_entropy_jsonl(path)
     parts = order_and_split(scores, stages, _sel(cfg, "curriculum.stage_fractions"))
     stage_of = {i: k + 1 for k, part in enumerate(parts) for i in part}
-    return write_stage_files("dapo_math_17k", out, parts, dry_run=dry_run), scores, stage_of
+    return write_stage_files(train_key(cfg), out, parts, dry_run=dry_run), scores, stage_of
 
 
 def hf_checkpoint(ckpt_dir: Path, step: int | None = None) -> Path:
@@ -565,9 +642,12 @@ def _attempt(stage_dir: Path) -> int:
     return len(list(stage_dir.glob("verl_metrics.*.jsonl"))) if stage_dir.exists() else 0
 
 
-def updates_per_step() -> int:
+def updates_per_step(cfg: DictConfig | None = None) -> int:
     """Optimizer updates per verl step: rollout batch / mini-batch (x ppo_epochs = 1)."""
-    return PAPER["train_batch_size"] // PAPER["ppo_mini_batch_size"]
+    if cfg is None:
+        return PAPER["train_batch_size"] // PAPER["ppo_mini_batch_size"]
+    return int(paper_setting(cfg, "data.train_batch_size")) // int(
+        paper_setting(cfg, "actor_rollout_ref.actor.ppo_mini_batch_size"))
 
 
 def launch_command(sp: StagePlan) -> list[str]:
@@ -581,6 +661,25 @@ def launch_env(sp: StagePlan) -> dict[str, str]:
     return {**env_vars, "VERL_USE_EXTERNAL_PLUGINS": "auto"}
 
 
+def _cpu_env(cfg: DictConfig) -> dict[str, str]:
+    if device(cfg) != "cpu":
+        return {}
+    from core.verl_cpu import CPU_ENV, CPU_EVAL_ENV
+
+    return {**CPU_ENV, **CPU_EVAL_ENV}
+
+
+def _gen_args(cfg: DictConfig) -> dict[str, Any]:
+    """vLLM engine arguments of the evaluation and the scoring: CPU mode's, then ``model.verl.eval_gen_args``."""
+    out: dict[str, Any] = {}
+    if device(cfg) == "cpu":
+        from core.verl_cpu import CPU_EVAL_GEN_ARGS
+
+        out.update(CPU_EVAL_GEN_ARGS)
+    out.update(_sel(cfg, "model.verl.eval_gen_args", None) or {})
+    return out
+
+
 def eval_command(cfg: DictConfig, model_path: str, out: Path, eval_step: int | str) -> list[str]:
     """``python -m core.evaluate`` on one checkpoint with ``cfg.eval`` (:func:`set_eval_config`)."""
     e = cfg.eval
@@ -590,13 +689,13 @@ def eval_command(cfg: DictConfig, model_path: str, out: Path, eval_step: int | s
            "--top-p", str(e.top_p), "--seed", str(int(_sel(cfg, "seed", 0))), "--eval-step", str(eval_step),
            "--out", str(out), "--no-progress",
            "--gen-arg", f"tensor_parallel_size={int(_sel(cfg, 'model.verl.eval_tp', 1))}"]
-    for key, value in (_sel(cfg, "model.verl.eval_gen_args", None) or {}).items():
+    for key, value in _gen_args(cfg).items():
         cmd += ["--gen-arg", f"{key}={json.dumps(value)}"]
     return cmd
 
 
 def eval_env(cfg: DictConfig) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (_sel(cfg, "model.verl.eval_env", None) or {}).items()}
+    return {**_cpu_env(cfg), **{str(k): str(v) for k, v in (_sel(cfg, "model.verl.eval_env", None) or {}).items()}}
 
 
 def _shell(cmd: list[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str:
@@ -646,6 +745,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
     """Train (all curriculum stages), evaluate and finalise one run; or print the plan (dry run)."""
     run_dir = resolve_run_dir(cfg, run_dir)
     dry_run = bool(_sel(cfg, "backend.dry_run", False))
+    resolve_model_path(cfg, build=not dry_run and not (run_dir / "DONE").exists())
     if not dry_run and (run_dir / "DONE").exists():
         print(f"[verl] {run_dir} is complete (DONE present); skipping")
         return json.loads((run_dir / "DONE").read_text())
@@ -654,6 +754,8 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
         plans = plan(cfg, run_dir, dry_run=True)
         print_dry_run(cfg, run_dir, plans)
         return None
+    asked = _sel(cfg, "backend.device", "auto")
+    print(f"[verl] device: {resolve_device(cfg)} (backend.device={asked})", flush=True)
     _require_gpu_stack()
     plan(cfg, run_dir, dry_run=False, upto=1)  # validate everything before writing anything
     _write_config_and_meta(cfg, run_dir)
@@ -670,6 +772,22 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
         _convert_all(cfg, run_dir)  # train.jsonl is current after every stage
     _evaluate(cfg, run_dir)
     return _write_done(cfg, run_dir)
+
+
+def resolve_model_path(cfg: DictConfig, *, build: bool) -> None:
+    """``model=tiny_hf`` with an empty ``model.path``: the exported embedded base model (core/verl_tiny.py;
+    exported once, cached; ``build=False`` only names the folder)."""
+    if _sel(cfg, "model.name") != "tiny_hf" or _sel(cfg, "model.path"):
+        return
+    from omegaconf import open_dict
+
+    from core import verl_tiny
+    from core.embedded.model import ModelSpec
+
+    spec = ModelSpec.from_cfg(_sel(cfg, "model"))
+    path = verl_tiny.export_hf(spec) if build else verl_tiny.hf_model_path(spec)
+    with open_dict(cfg):
+        cfg.model.path = str(path)
 
 
 def set_eval_config(cfg: DictConfig) -> None:
@@ -699,8 +817,9 @@ def set_eval_config(cfg: DictConfig) -> None:
 def _require_gpu_stack() -> None:
     missing = [m for m in ("vllm",) if importlib.util.find_spec(m) is None]
     if missing:
-        raise ModuleNotFoundError(f"backend=verl needs {', '.join(missing)} (GPU machine: pip install -e .[gpu]); "
-                                  "use backend.dry_run=true to validate the config without a GPU")
+        raise ModuleNotFoundError(f"backend=verl needs {', '.join(missing)} (GPU machine: pip install -e .[gpu]; "
+                                  "CPU: bash scripts/install_verl_cpu.sh, then run with .venv-verl-cpu/bin/python); "
+                                  "use backend.dry_run=true to validate the config without it")
 
 
 def _train_stage(sp: StagePlan, offset: int) -> int:
@@ -736,8 +855,31 @@ def _convert_all(cfg: DictConfig, run_dir: Path) -> None:
         files = sorted(d.glob("verl_metrics.*.jsonl"), key=lambda p: int(p.name.split(".")[1]))
         offset = int((d / "offset").read_text()) if (d / "offset").exists() else 0
         rows += convert_files(files, stage=int(d.name[len("stage"):]), step_offset=offset,
-                              updates_per_step=updates_per_step())
+                              updates_per_step=updates_per_step(cfg))
     write_jsonl_atomic(rows, run_dir / "train.jsonl")
+    write_jsonl_atomic(_token_stats_rows(run_dir), run_dir / "token_stats.jsonl")
+
+
+def _token_stats_rows(run_dir: Path) -> list[dict]:
+    """Every stage's ``token_stats.<attempt>.jsonl`` (core/verl_hooks.py): global steps, the stage, and
+    for a step logged by several attempts the last attempt's record (as for train.jsonl)."""
+    rows = []
+    for d in _stage_dirs(run_dir):
+        offset = int((d / "offset").read_text()) if (d / "offset").exists() else 0
+        by_step: dict[int, dict] = {}
+        for f in sorted(d.glob("token_stats.*.jsonl"), key=lambda p: int(p.name.split(".")[1])):
+            lines = f.read_text(encoding="utf-8").splitlines()
+            for i, line in enumerate(lines):
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    if i == len(lines) - 1:
+                        continue  # a torn last line
+                    raise
+                by_step[int(rec["step"])] = rec
+        for step in sorted(by_step):
+            rows.append({**by_step[step], "step": offset + step, "stage": int(d.name[len("stage"):])})
+    return rows
 
 
 def _checkpoints(run_dir: Path) -> list[tuple[int, Path]]:

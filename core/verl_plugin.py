@@ -31,6 +31,7 @@ from verl.trainer.ppo.core_algos import register_policy_loss
 from verl.workers.config import PolicyLossConfig
 
 from core.loss import STATE_DELTA_PREFIX, harness_loss, method_from_config, validate_actor_config
+from core.runlog import atomic_write
 from methods import ConfigError, LossMethod
 
 __all__ = ["HarnessPolicyLossConfig", "install_loss", "MethodStateSync", "LOSS_MODE", "TRAINER_MODE"]
@@ -69,7 +70,13 @@ def install_loss(worker_group: Any, actor_config: Any, method_state: dict | None
     """Validate the actor config against its method and install the harness loss on ``worker_group``
     (with a stateful method's state, which each worker then updates in its own copy)."""
     validate_actor_config(actor_config)
+    from core.verl_hooks import SELECTION_DUMP_ENV, recording_loss
+
     kw = {} if method_state is None else {"method_state": dict(method_state)}
+    dump = os.environ.get(SELECTION_DUMP_ENV)
+    if dump:  # tests only: each loss call also records the selection it read (core/verl_hooks.py)
+        worker_group.set_loss_fn(functools.partial(recording_loss, config=actor_config, dump=dump, **kw))
+        return
     worker_group.set_loss_fn(functools.partial(harness_loss, config=actor_config, **kw))
 
 
@@ -107,10 +114,8 @@ class MethodStateSync:
     def save(self, folder: str) -> str:
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, self.FILE)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump({"method": self.method.name, "version": self.method.version, "state": self.state}, f)
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps({"method": self.method.name, "version": self.method.version,
+                                       "state": self.state}))
         return path
 
     def load(self, folder: str) -> None:
@@ -151,12 +156,7 @@ def _register_trainer() -> None:
             from verl.utils.config import omega_conf_to_dataclass
 
             actor_cfg = omega_conf_to_dataclass(self.config.actor_rollout_ref.actor)
-            method = method_from_config(actor_cfg.policy_loss)
-            if getattr(method.params, "scope", "micro") == "batch":
-                raise ConfigError(
-                    f"method {method.name!r} with scope='batch' is implemented on the embedded backend only; on "
-                    "verl use scope=micro (set ppo_micro_batch_size_per_gpu to the per-GPU mini-batch for "
-                    "mini-batch-wide selection)")
+            method = self._harness_method = method_from_config(actor_cfg.policy_loss)
             self._harness_actor_cfg = actor_cfg
             self._harness_state = MethodStateSync(method) if method.stateful() else None
             if self._harness_state is not None and self.global_steps > 0:  # resumed: the state of that step
@@ -186,7 +186,55 @@ def _register_trainer() -> None:
                 self._harness_state.save(os.path.join(self.config.trainer.default_local_dir,
                                                        f"global_step_{self.global_steps}"))
 
+        def _update_actor(self, batch, metrics):
+            batch = _before_update(self, batch)
+            return super()._update_actor(batch, metrics)
+
     globals()["HarnessTrainer"] = HarnessTrainer
+
+
+def _before_update(trainer: Any, batch: Any) -> Any:
+    """On the driver, before each actor update (core/verl_hooks.py): ``token_stats.jsonl`` and, for
+    ``scope='batch'``, the selection over the whole rollout batch written into the batch."""
+    import transfer_queue as tq
+    from tensordict import TensorDict
+    from verl.workers.utils.padding import response_to_nested
+
+    from core import verl_hooks
+
+    method = trainer._harness_method
+    batch_scope = getattr(method.params, "scope", "micro") == "batch"
+    stats_path = os.environ.get(verl_hooks.TOKEN_STATS_ENV)
+    if not batch_scope and not stats_path:
+        return batch
+    fields = ["response_mask", "old_log_probs", "advantages", "entropy", "responses"]
+    nested = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
+    data = nested.to_padded_tensor()
+    mask = data["response_mask"].to(bool)
+    if stats_path:
+        every = int(os.environ.get(verl_hooks.TOKEN_SETS_EVERY_ENV, "0") or 0)
+        step = int(trainer.global_steps)
+        with_sets = bool(every) and (step % every == 0 or step >= int(trainer.total_training_steps))
+        tok = trainer.tokenizer
+        rec = verl_hooks.token_stats_record(
+            step, entropy=data["entropy"], responses=data["responses"], mask=mask, advantages=data["advantages"],
+            old_log_prob=data["old_log_probs"], method=method.name,
+            decode=(lambda t: tok.decode([t])) if with_sets else None)
+        verl_hooks.append_token_stats(rec, stats_path)
+    if batch_scope:
+        sel = verl_hooks.batch_selection(method, old_log_prob=data["old_log_probs"], advantages=data["advantages"],
+                                         mask=mask, entropy=data["entropy"])
+        out = TensorDict({k: response_to_nested(v, nested["response_mask"]) for k, v in sel.items()},
+                         batch_size=len(batch))
+        batch = tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=out)
+        dump = os.environ.get(verl_hooks.SELECTION_DUMP_ENV)
+        if dump:  # tests: the selection of each step, to compare runs with different micro-batch sizes
+            import torch
+
+            tmp = f"{dump}.step{int(trainer.global_steps)}.tmp"
+            torch.save({"responses": data["responses"], "mask": mask, **sel}, tmp)
+            os.replace(tmp, tmp[:-len(".tmp")] + ".pt")
+    return batch
 
 
 _register_trainer()

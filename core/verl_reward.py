@@ -20,16 +20,24 @@ if _ROOT not in sys.path:
 
 from core.grading import get_grader  # noqa: E402
 
-__all__ = ["compute_score", "GRADER"]
+__all__ = ["compute_score", "GRADER", "grader_name"]
 
 #: the grader of the training set and of the six math benchmarks (core.benchmarks registers them so)
 GRADER = "math_verify"
+
+
+def grader_name(data_source: str) -> str:
+    """The grader registered for ``data_source`` (a core.benchmarks key; ``synth_train`` -> synth), else
+    :data:`GRADER`."""
+    from core.benchmarks import benchmark_keys, grader_for
+
+    return grader_for(data_source).name if data_source in benchmark_keys() else GRADER
 
 
 def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None,
                   **kwargs) -> dict:
     """``{"score": 1.0|0.0, "acc": same}``; verl logs ``score`` as the reward and keeps ``acc`` as
     extra info (its validation metrics group by it). Never raises on model output."""
-    grade = get_grader(GRADER).grade(solution_str, str(ground_truth))
+    grade = get_grader(grader_name(str(data_source))).grade(solution_str, str(ground_truth))
     score = 1.0 if grade.correct else 0.0
     return {"score": score, "acc": score}

@@ -471,6 +471,9 @@ class _Run:
             self.rl.check_steps(tr.steps)  # a finished run whose log lost a step is an error, not a skip
             self.log(f"[{self.rl.dir.name}] DONE exists: skipping")
             return None
+        from core.tracking import loggers_of, numeric, open_tracker  # logger=[...] through verl's Tracking
+
+        loggers = loggers_of(c)  # an unknown name fails before anything is written
         torch.set_num_threads(int(c["backend"].get("threads", 1)))
         base = base_model(self.model_spec, progress=bool(c["backend"].get("progress", True)), log=self.log,
                           rebuild=self._rebuild)
@@ -499,6 +502,8 @@ class _Run:
                            backend="embedded", model=c["model"]["name"], curriculum=c["curriculum"]["name"],
                            curriculum_stages=int(c["curriculum"]["stages"]),
                            extra={"method_scale": scale} if scale else None)
+        tracker = open_tracker(loggers, project=str(c.get("sweep_name", "default")), experiment=self.rl.dir.name,
+                               run_dir=self.rl.dir, config=c)
         ev = c["eval"]
         last_eval: dict = {}
         if start == 0:
@@ -514,6 +519,8 @@ class _Run:
                 last_eval = self._evaluate(step)
                 rec["time/eval"] = time.time() - t0
             self.rl.append("train.jsonl", rec)
+            if tracker is not None:
+                tracker.log(numeric(rec), step)
             if step % tr.log_every == 0 or is_eval or step == 1:
                 self.rl.append("token_stats.jsonl", self._token_stats(step, is_eval))
             if step % tr.checkpoint_every == 0 or is_eval:
@@ -527,6 +534,8 @@ class _Run:
             rec, last_eval = self._logged_summary()
         summary = {"steps": tr.steps, "final": {k: v for k, v in rec.items() if k.startswith(("train/", "method/"))},
                    "eval": last_eval}
+        if tracker is not None:
+            tracker.finish()
         self.rl.write_done(summary)
         return summary
 

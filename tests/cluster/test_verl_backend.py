@@ -149,11 +149,12 @@ def test_bad_method_hyperparameter_is_a_clear_error(tmp_path):
         vb.check(cfg)
 
 
-def test_batch_scope_is_refused_before_any_gpu_is_used(tmp_path):
+def test_batch_scope_plans_on_verl(tmp_path):
+    """scope=batch runs in the harness trainer (core/verl_hooks.py; tested on the real engine in tests/verl_e2e)."""
     cfg = make_cfg(method="mask", runs_root=str(tmp_path))
     cfg.method.scope = "batch"
-    with pytest.raises(ConfigError, match="scope=batch .* embedded backend only"):
-        vb.check(cfg)
+    v = vb.plan(cfg, tmp_path / "run", dry_run=True)[0].config
+    assert v.actor_rollout_ref.actor.policy_loss.params.scope == "batch"
 
 
 def test_unknown_verl_override_key_is_rejected():
