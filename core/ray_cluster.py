@@ -294,21 +294,22 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def alive_nodes(address: str, timeout: float = 60.0) -> list[dict]:
+def alive_nodes(address: str, timeout: float = 60.0, env: Mapping[str, str] | None = None) -> list[dict]:
     """The alive nodes of the Ray cluster at ``address`` (``ray.nodes()`` read in a short-lived
     subprocess, so this process never becomes a Ray driver)."""
     code = ("import json, ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
             "print('NODES=' + json.dumps([{'NodeID': n['NodeID'], 'NodeManagerAddress': n['NodeManagerAddress'], "
             "'Resources': n['Resources']} for n in ray.nodes() if n['Alive']]))" % address)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, "RAY_ADDRESS": address})
+                         env={**os.environ, **(env or {}), "RAY_ADDRESS": address})
     for line in res.stdout.splitlines():
         if line.startswith("NODES="):
             return json.loads(line[len("NODES="):])
     raise ClusterError(f"cannot read the Ray cluster at {address} (exit {res.returncode}): {res.stderr[-1500:]}")
 
 
-def wait_for_nodes(address: str, n: int, timeout: float, *, check: Callable[[], None] | None = None) -> list[dict]:
+def wait_for_nodes(address: str, n: int, timeout: float, *, check: Callable[[], None] | None = None,
+                   env: Mapping[str, str] | None = None) -> list[dict]:
     """Block until the cluster at ``address`` has ``n`` alive nodes (``check`` raises to give up early)."""
     end = time.monotonic() + timeout
     nodes: list[dict] = []
@@ -316,7 +317,7 @@ def wait_for_nodes(address: str, n: int, timeout: float, *, check: Callable[[], 
         if check:
             check()
         try:
-            nodes = alive_nodes(address)
+            nodes = alive_nodes(address, env=env)
         except (ClusterError, subprocess.TimeoutExpired):
             nodes = []
         if len(nodes) >= n:
@@ -339,14 +340,14 @@ print("PLACEMENT=" + json.dumps({"placement_groups": pgs, "actors": actors}))
 """
 
 
-def placement(address: str, timeout: float = 60.0) -> dict:
+def placement(address: str, timeout: float = 60.0, env: Mapping[str, str] | None = None) -> dict:
     """Where the work of the Ray cluster at ``address`` is: its alive nodes, every placement group's
     bundle -> node id map, and every actor's class and node id (read from Ray's GCS in a subprocess)."""
     res = subprocess.run([sys.executable, "-c", _PLACEMENT % address], capture_output=True, text=True,
-                         timeout=timeout, env={**os.environ, "RAY_ADDRESS": address})
+                         timeout=timeout, env={**os.environ, **(env or {}), "RAY_ADDRESS": address})
     for line in res.stdout.splitlines():
         if line.startswith("PLACEMENT="):
-            return {"nodes": alive_nodes(address, timeout), **json.loads(line[len("PLACEMENT="):])}
+            return {"nodes": alive_nodes(address, timeout, env), **json.loads(line[len("PLACEMENT="):])}
     raise ClusterError(f"cannot read placement from {address} (exit {res.returncode}): {res.stderr[-1500:]}")
 
 
@@ -391,6 +392,25 @@ def role(nnodes: int, env: Mapping[str, str] | None = None) -> Role:
                        "running cluster's head (ray start --head / ray start --address on each node)")
 
 
+def auth_env(token_path: Path | str) -> dict[str, str]:
+    """Ray token authentication with this job attempt's token: what every Ray process of the run (the
+    ``ray start`` of each node, the driver, anything reading the cluster) gets in its environment."""
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path)}
+
+
+def _new_token(path: Path) -> Path:
+    """A fresh random token, readable by the job's user only (on the shared filesystem, like the run)."""
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
+    os.replace(tmp, path)
+    return path
+
+
 def _attempt_id(env: Mapping[str, str]) -> dict:
     return {"job_id": env.get("SLURM_JOB_ID", ""), "restart": int(env.get("SLURM_RESTART_COUNT", "0") or 0)}
 
@@ -413,7 +433,9 @@ class SlurmHead:
     """Node 0 of a multi-node SLURM job: start the head, publish its address, wait for the workers.
 
     A context manager: on exit (normal, exception, or SIGTERM via the caller) the head's Ray processes
-    are stopped by process group and the head file is marked stopped so workers stop theirs.
+    are stopped by process group and the head file is marked stopped so workers stop theirs. The cluster
+    uses Ray's token authentication with a fresh token per job attempt (``ray_auth_token.<restart>``,
+    mode 0600, next to the head file); :attr:`auth` is the environment that reaches it.
     """
 
     def __init__(self, r: Role, *, state_dir: Path, num_cpus: int | None, num_gpus: int | None,
@@ -428,13 +450,16 @@ class SlurmHead:
         ip = node_ip(self.r.hosts[0]) if self.r.hosts else node_ip()
         ports = choose_ports(attempt["job_id"])
         self.address = f"{ip}:{ports.gcs}"
+        token = _new_token(self.state_dir / f"ray_auth_token.{attempt['restart']}")
+        self.auth = auth_env(token)
         self.node = RayNode(head_command(ports, node_ip=ip, num_cpus=self.num_cpus, num_gpus=self.num_gpus),
-                            log=self.state_dir / f"ray_head.{attempt['restart']}.log")
-        _write_json(self.file, {**attempt, "address": self.address, "nnodes": len(self.r.hosts), "state": "running"})
+                            log=self.state_dir / f"ray_head.{attempt['restart']}.log", env=self.auth)
+        _write_json(self.file, {**attempt, "address": self.address, "nnodes": len(self.r.hosts), "state": "running",
+                                "auth_token_path": str(token)})
         print(f"[ray] head {self.address} on {self.r.hosts[0] if self.r.hosts else ip}; waiting for "
               f"{len(self.r.hosts)} nodes", flush=True)
         try:
-            nodes = wait_for_nodes(self.address, len(self.r.hosts), self.timeout, check=self._check)
+            nodes = wait_for_nodes(self.address, len(self.r.hosts), self.timeout, check=self._check, env=self.auth)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -471,7 +496,8 @@ def run_worker(r: Role, *, state_dir: Path, num_cpus: int | None, num_gpus: int 
     ip = node_ip(r.hosts[r.node_rank]) if r.hosts else node_ip()
     ports = choose_ports(attempt["job_id"], offset=r.node_rank)
     node = RayNode(worker_command(data["address"], ports, node_ip=ip, num_cpus=num_cpus, num_gpus=num_gpus),
-                   log=state_dir / f"ray_worker{r.node_rank}.{attempt['restart']}.log")
+                   log=state_dir / f"ray_worker{r.node_rank}.{attempt['restart']}.log",
+                   env=auth_env(data["auth_token_path"]))
     print(f"[ray] node {r.node_rank} joined {data['address']}", flush=True)
     try:
         while node.alive():

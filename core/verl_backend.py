@@ -821,24 +821,29 @@ class _ray_cluster:
         from core import ray_cluster
 
         r = ray_cluster.role(nnodes)
+        env = {}
         if r.kind == "driver":
             self.head = ray_cluster.SlurmHead(r, state_dir=self.run_dir / "verl", **node_resources(self.cfg))
             address = self.head.__enter__()
+            env = {**self.head.auth, "RAY_ADDRESS": address}  # main_ppo connects with the job's token
         else:
             address = r.address
             nodes = ray_cluster.alive_nodes(address)
             if len(nodes) < nnodes:
                 raise ray_cluster.ClusterError(f"backend.nnodes={nnodes} but the Ray cluster at RAY_ADDRESS={address} "
                                                f"has {len(nodes)} alive node(s)")
-        self.saved = os.environ.get("RAY_ADDRESS")
-        os.environ["RAY_ADDRESS"] = address
+        self.saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         return address
 
     def __exit__(self, *exc):
         if self.head is not None:
             self.head.__exit__(*exc)
-            if self.saved is None:
-                os.environ.pop("RAY_ADDRESS", None)
+        for k, v in (self.saved or {}).items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         return False
 
 
