@@ -85,6 +85,9 @@ CPU_SETTINGS: dict[str, Any] = {
     "trainer.n_gpus_per_node": 1,
     "trainer.device": "cpu",
     "+ray_kwargs.ray_init.num_gpus": 1,
+    # always a fresh local Ray cluster: ray.init() would join a cluster someone started on this machine
+    # with `ray start` (then refuses num_cpus/num_gpus; that cluster has no fake GPU anyway)
+    "+ray_kwargs.ray_init.address": "local",
     "ray_kwargs.ray_init.num_cpus": 16,
     "transfer_queue.backend.SimpleStorage.num_data_storage_units": 1,
     "reward.num_workers": 1,

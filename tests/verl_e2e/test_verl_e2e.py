@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 #: trainer.total_training_steps of sweeps/experiment/verl_cpu_e2e.yaml (per stage)
 STEPS = 2
-LAUNCH_TIMEOUT = float(os.environ.get("E2E_LAUNCH_TIMEOUT", 420))
+LAUNCH_TIMEOUT = float(os.environ.get("E2E_LAUNCH_TIMEOUT", 600))
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +161,14 @@ def sent(root) -> Path:
     return rd
 
 
+def test_token_stats_from_the_verl_backend(sent):
+    stats = _rows(sent / "token_stats.jsonl")
+    assert [(r["step"], r["stage"]) for r in stats] == [(k, 1 + (k - 1) // STEPS) for k in range(1, 2 * STEPS + 1)]
+    for r in stats:
+        assert sum(r["entropy_hist"]["counts"]) > 0 and sum(r["cov_hist"]["counts"]) > 0  # sent uses Cov_t
+    assert any("high_entropy_tokens" in r and r["low_entropy_tokens"] for r in stats)
+
+
 def test_sent_curriculum_two_stages(sent):
     scores = _rows(sent / "semantic_entropy.jsonl")
     assert len(scores) == 64 and {s["stage"] for s in scores} == {1, 2}
@@ -188,6 +196,9 @@ def test_analysis_builds_from_these_runs(grpo, sent, root, tmp_path):
                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert (out / "index.md").exists()
+    # Figures 7-8 from the verl backend's token_stats.jsonl and semantic_entropy.jsonl
+    for fig in ("fig7_entropy_distributions", "fig8_low_high_entropy_tokens"):
+        assert (out / "figures" / f"{fig}.png").exists() and (out / "figures" / f"{fig}.pdf").exists(), fig
 
 
 # ---------------------------------------------------------------------------------------------
