@@ -315,6 +315,7 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
         # RAY_ADDRESS, and Ray refuses resource arguments when connecting; each node's resources go to
         # its own `ray start` (node_resources)
         s.pop("+ray_kwargs.ray_init.num_gpus", None)
+        s.pop("+ray_kwargs.ray_init.address", None)  # CPU mode's "local" (a fresh one-node cluster) -> RAY_ADDRESS
         s["ray_kwargs.ray_init.num_cpus"] = None
     # verl's own clip settings mirror the method's (unused by the harness loss; kept equal so verl's
     # logs and any verl-side check see the same numbers)

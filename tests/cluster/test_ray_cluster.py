@@ -209,7 +209,9 @@ def test_multinode_settings_leave_resources_to_ray_start(monkeypatch):
     cfg.backend.nnodes = 2
     two = verl_backend.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t"), val_files=[],
                                      model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
+    assert one["+ray_kwargs.ray_init.address"] == "local"  # one node: always a fresh local cluster
     assert "+ray_kwargs.ray_init.num_gpus" not in two and two["ray_kwargs.ray_init.num_cpus"] is None
+    assert "+ray_kwargs.ray_init.address" not in two  # ray.init() connects to RAY_ADDRESS (the job's cluster)
     assert two["trainer.nnodes"] == 2
     assert verl_backend.node_resources(cfg) == {"num_cpus": 16, "num_gpus": 1}
     cfg.backend.device = "cuda"
