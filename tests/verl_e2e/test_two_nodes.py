@@ -30,10 +30,14 @@ from tests.verl_e2e.procs import Launch, wait_for
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = float(os.environ.get("E2E_LAUNCH_TIMEOUT", 420))
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("vllm") is None,
-    reason="needs vLLM's CPU build: bash scripts/install_verl_cpu.sh, then .venv-verl-cpu/bin/python -m pytest "
-           "tests/verl_e2e/test_two_nodes.py")
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
+                       reason="needs vLLM's CPU build: bash scripts/install_verl_cpu.sh, then E2E_TWO_NODES=1 "
+                              ".venv-verl-cpu/bin/python -m pytest tests/verl_e2e/test_two_nodes.py"),
+    # its own CI stage (tests/verl_e2e/ci_two_nodes.sh), so the "verl e2e" stage's time budget is unchanged
+    pytest.mark.skipif(os.environ.get("E2E_TWO_NODES") != "1",
+                       reason="the two-node run is opt-in (5-8 min): E2E_TWO_NODES=1, or bash tests/verl_e2e/ci_two_nodes.sh"),
+]
 
 #: sweeps/experiment/verl_cpu_e2e.yaml (2 steps) on two nodes
 EXTRA = ["backend.nnodes=2"]
