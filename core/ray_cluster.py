@@ -534,3 +534,39 @@ def layout_problems(*, nnodes: int, n_gpus_per_node: int, rollout_tp: int, train
         out.append(f"the PPO mini-batch of {mini} sequences does not split over {world} GPUs; use a GPU count that "
                    f"divides {mini}")
     return out
+
+
+def describe(nnodes: int | None = None, env: Mapping[str, str] | None = None, *, num_cpus: int | None = None,
+             num_gpus: int | None = None) -> str:
+    """What a multi-node run would start in this SLURM allocation (``python -m core.ray_cluster``):
+    the job's hosts, each node's role and ``ray start`` command (port blocks as chosen now, on this node)."""
+    env = os.environ if env is None else env
+    hosts = job_hostnames(env)
+    if nnodes is not None and nnodes != len(hosts):
+        raise ClusterError(f"backend.nnodes={nnodes} but this allocation holds {len(hosts)} node(s)")
+    job = env.get("SLURM_JOB_ID", "")
+    lines = [f"job {job}: {len(hosts)} node(s) from SLURM_JOB_NODELIST={env.get('SLURM_JOB_NODELIST')}: "
+             + " ".join(hosts)]
+    head = choose_ports(job)
+    address = f"{node_ip(hosts[0])}:{head.gcs}"
+    for k, host in enumerate(hosts):
+        if k == 0:
+            cmd = head_command(head, node_ip=node_ip(host), num_cpus=num_cpus, num_gpus=num_gpus)
+        else:
+            cmd = worker_command(address, choose_ports(job, offset=k), node_ip=node_ip(host), num_cpus=num_cpus,
+                                 num_gpus=num_gpus)
+        lines.append(f"node {k} {host} ({'head + verl driver' if k == 0 else 'worker'}): {' '.join(cmd)}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # inside an allocation (sbatch/salloc -N N): what backend.nnodes=N would start
+    import argparse
+
+    ap = argparse.ArgumentParser(description=describe.__doc__)
+    ap.add_argument("--num-cpus", type=int)
+    ap.add_argument("--num-gpus", type=int)
+    a = ap.parse_args()
+    try:
+        print(describe(num_cpus=a.num_cpus, num_gpus=a.num_gpus))
+    except (ClusterError, ValueError) as e:
+        sys.exit(f"core.ray_cluster: {e}")

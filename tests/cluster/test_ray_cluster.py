@@ -244,3 +244,18 @@ def test_node_group_stop_ends_every_process_it_started(tmp_path):
     node.stop(grace=5)
     assert not node.alive()
     assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+
+
+def test_describe_prints_each_nodes_ray_start(monkeypatch):
+    """``python -m core.ray_cluster`` inside an allocation: hosts, roles and commands from the node list."""
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(rc, "node_ip", lambda host=None: {"gpu01": "10.0.0.1", "gpu02": "10.0.0.2"}[host])
+    monkeypatch.setattr(rc, "port_free", lambda p, host="": True)
+    out = rc.describe(env={"SLURM_JOB_ID": "31", "SLURM_JOB_NODELIST": "gpu[01-02]", "SLURM_JOB_NUM_NODES": "2"},
+                      num_gpus=8).splitlines()
+    head = rc.choose_ports("31", is_free=lambda p: True)
+    assert out[1].startswith("node 0 gpu01 (head + verl driver): ") and f"--port={head.gcs}" in out[1]
+    assert out[2].startswith("node 1 gpu02 (worker): ") and f"--address=10.0.0.1:{head.gcs}" in out[2]
+    assert "--node-ip-address=10.0.0.2" in out[2] and "--num-gpus=8" in out[2]
+    with pytest.raises(rc.ClusterError, match="backend.nnodes=3 but this allocation holds 2"):
+        rc.describe(3, env={"SLURM_JOB_ID": "31", "SLURM_JOB_NODELIST": "gpu[01-02]"})
