@@ -206,16 +206,17 @@ def _resources(num_cpus: int | None, num_gpus: int | None) -> list[str]:
     return out
 
 
-def ray_executable() -> str:
-    """``ray`` next to this interpreter (the same environment on every node), else on PATH."""
-    here = Path(sys.executable).with_name("ray")
-    return str(here) if here.exists() else (shutil.which("ray") or "ray")
+def ray_cli() -> list[str]:
+    """``ray`` run by this interpreter: Ray starts its worker processes with the interpreter of ``ray
+    start``, so they must be this environment's (a ``ray`` script on PATH may belong to another one,
+    e.g. the main environment instead of .venv-verl-cpu, whose workers then lack vLLM)."""
+    return [sys.executable, "-m", "ray.scripts.scripts"]
 
 
 def head_command(ports: RayPorts, *, node_ip: str, num_cpus: int | None, num_gpus: int | None,
                  temp_dir: str | None = None) -> list[str]:
     """``ray start --head --block`` on ``node_ip`` with this run's ports and the node's resources."""
-    cmd = [ray_executable(), "start", "--head", "--block", f"--node-ip-address={node_ip}",
+    cmd = [*ray_cli(), "start", "--head", "--block", f"--node-ip-address={node_ip}",
            *ports.flags(head=True), "--include-dashboard=false", "--disable-usage-stats",
            *_resources(num_cpus, num_gpus)]
     return cmd + ([f"--temp-dir={temp_dir}"] if temp_dir else [])
@@ -224,7 +225,7 @@ def head_command(ports: RayPorts, *, node_ip: str, num_cpus: int | None, num_gpu
 def worker_command(address: str, ports: RayPorts, *, node_ip: str, num_cpus: int | None,
                    num_gpus: int | None) -> list[str]:
     """``ray start --address=<head> --block`` on ``node_ip`` with this node's ports and resources."""
-    return [ray_executable(), "start", f"--address={address}", "--block", f"--node-ip-address={node_ip}",
+    return [*ray_cli(), "start", f"--address={address}", "--block", f"--node-ip-address={node_ip}",
             *ports.flags(head=False), "--disable-usage-stats", *_resources(num_cpus, num_gpus)]
 
 
@@ -555,7 +556,8 @@ def describe(nnodes: int | None = None, env: Mapping[str, str] | None = None, *,
         else:
             cmd = worker_command(address, choose_ports(job, offset=k), node_ip=node_ip(host), num_cpus=num_cpus,
                                  num_gpus=num_gpus)
-        lines.append(f"node {k} {host} ({'head + verl driver' if k == 0 else 'worker'}): {' '.join(cmd)}")
+        lines.append(f"node {k} {host} ({'head + verl driver' if k == 0 else 'worker'}): "
+                     + " ".join(["ray"] + cmd[len(ray_cli()):]))
     return "\n".join(lines)
 
 

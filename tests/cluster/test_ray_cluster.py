@@ -126,7 +126,9 @@ def test_a_port_in_use_here_is_seen():
 def test_ray_start_commands():
     ports = rc.RayPorts(24000)
     head = rc.head_command(ports, node_ip="10.0.0.1", num_cpus=64, num_gpus=8)
-    assert head[1:4] == ["start", "--head", "--block"] and "--port=24000" in head
+    n = len(rc.ray_cli())
+    assert head[:n] == [sys.executable, "-m", "ray.scripts.scripts"]  # this interpreter: Ray's workers use it
+    assert head[n:n + 3] == ["start", "--head", "--block"] and "--port=24000" in head
     assert {"--node-ip-address=10.0.0.1", "--num-cpus=64", "--num-gpus=8", "--include-dashboard=false"} <= set(head)
     worker = rc.worker_command("10.0.0.1:24000", rc.RayPorts(24008), node_ip="10.0.0.2", num_cpus=None, num_gpus=8)
     assert "--address=10.0.0.1:24000" in worker and "--head" not in worker and "--port=24008" not in worker
@@ -137,7 +139,7 @@ def test_ray_start_commands():
 
 def test_ray_start_knows_every_flag():
     """The flags we pass exist in this Ray's ``ray start`` (its own CLI, not our list)."""
-    out = subprocess.run([rc.ray_executable(), "start", "--help"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([*rc.ray_cli(), "start", "--help"], capture_output=True, text=True, timeout=120)
     flags = {a.split("=")[0] for a in rc.head_command(rc.RayPorts(24000), node_ip="1.2.3.4", num_cpus=1, num_gpus=1)
              + rc.worker_command("a:1", rc.RayPorts(24008), node_ip="1.2.3.4", num_cpus=1, num_gpus=1)
              if a.startswith("--")}
