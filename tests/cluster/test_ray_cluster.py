@@ -261,3 +261,56 @@ def test_describe_prints_each_nodes_ray_start(monkeypatch):
     assert "--node-ip-address=10.0.0.2" in out[2] and "--num-gpus=8" in out[2]
     with pytest.raises(rc.ClusterError, match="backend.nnodes=3 but this allocation holds 2"):
         rc.describe(3, env={"SLURM_JOB_ID": "31", "SLURM_JOB_NODELIST": "gpu[01-02]"})
+
+
+def test_training_sees_the_job_cluster_and_the_head_stops_after(monkeypatch, tmp_path):
+    """core.verl_backend._ray_cluster: node 0 starts the head, main_ppo's environment gets RAY_ADDRESS and the
+    job's token while training, the head is stopped and the environment restored afterwards (also on error)."""
+    from tests.cluster.conftest import make_cfg
+    from core import verl_backend
+
+    calls = []
+
+    class FakeHead:
+        def __init__(self, r, *, state_dir, num_cpus, num_gpus):
+            calls.append(("start", r.kind, state_dir, num_cpus, num_gpus))
+            self.auth = rc.auth_env(state_dir / "tok")
+
+        def __enter__(self):
+            return "10.0.0.1:20000"
+
+        def __exit__(self, *exc):
+            calls.append(("stop",))
+
+    monkeypatch.setattr(rc, "SlurmHead", FakeHead)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    for k, v in _job(0).items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    cfg = make_cfg()
+    cfg.backend.nnodes = 2
+    with pytest.raises(RuntimeError, match="boom"):
+        with verl_backend._ray_cluster(cfg, tmp_path) as address:
+            import os
+
+            assert address == os.environ["RAY_ADDRESS"] == "10.0.0.1:20000"
+            assert os.environ["RAY_AUTH_MODE"] == "token"
+            raise RuntimeError("boom")
+    import os
+
+    assert calls == [("start", "driver", tmp_path / "verl", None, 8), ("stop",)]
+    assert "RAY_ADDRESS" not in os.environ and "RAY_AUTH_MODE" not in os.environ
+
+
+def test_an_external_cluster_must_have_the_nodes(monkeypatch, tmp_path):
+    from tests.cluster.conftest import make_cfg
+    from core import verl_backend
+
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.9:6379")
+    monkeypatch.setattr(rc, "alive_nodes", lambda address, *a, **k: [{"NodeID": "a"}])
+    cfg = make_cfg()
+    cfg.backend.nnodes = 2
+    with pytest.raises(rc.ClusterError, match="backend.nnodes=2 but the Ray cluster at RAY_ADDRESS=10.0.0.9:6379 has 1"):
+        with verl_backend._ray_cluster(cfg, tmp_path):
+            pass
