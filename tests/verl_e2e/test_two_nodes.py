@@ -160,7 +160,7 @@ def test_work_lands_on_both_nodes(two_nodes):
     workers = [n for n, c in by_node.items() if any(x.endswith("WorkerDict") for x in c)]
     assert len(workers) == 2, f"verl's FSDP workers (one rank per node) are not on both nodes: {by_node}"
     vllm = [n for n, c in by_node.items() if any("vLLM" in x for x in c)]
-    assert vllm, f"no vLLM rollout server seen: {by_node}"
+    assert len(vllm) == 2, f"verl's two vLLM rollout replicas (one per GPU, tp=1) are not on both nodes: {by_node}"
 
 
 def test_the_run_finished_like_a_one_node_run(two_nodes):
