@@ -15,7 +15,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# the venv lives outside the clone so that later CI runs on the same machine reuse it (~90 s saved);
+# the script checks its versions and rebuilds it when they differ
+export VERL_CPU_VENV="${VERL_CPU_VENV:-$HOME/.cache/sent-harness/venv-verl-cpu}"
 bash scripts/install_verl_cpu.sh
 export PYTHONPATH="$PWD" OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 timeout --kill-after=30 "${VERL_E2E_TIMEOUT:-1200}" \
-  .venv-verl-cpu/bin/python -m pytest tests/verl_e2e -x -q -p no:cacheprovider -s
+  "$VERL_CPU_VENV/bin/python" -m pytest tests/verl_e2e -x -q -p no:cacheprovider -s
