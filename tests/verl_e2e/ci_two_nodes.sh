@@ -13,7 +13,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# the same venv as the "verl e2e" stage (ci_verl_e2e.sh: outside the clone, reused; rebuilt when versions differ)
+export VERL_CPU_VENV="${VERL_CPU_VENV:-$HOME/.cache/sent-harness/venv-verl-cpu}"
 bash scripts/install_verl_cpu.sh
 export PYTHONPATH="$PWD" OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1 E2E_TWO_NODES=1
 timeout --kill-after=30 "${VERL_TWO_NODES_TIMEOUT:-900}" \
-  .venv-verl-cpu/bin/python -m pytest tests/verl_e2e/test_two_nodes.py -x -q -p no:cacheprovider -s
+  "$VERL_CPU_VENV/bin/python" -m pytest tests/verl_e2e/test_two_nodes.py -x -q -p no:cacheprovider -s
