@@ -283,8 +283,11 @@ def _group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # a group of zombies only (reaped late by init) counts as dead
-    import psutil
+    # a group of zombies only (reaped late by init) counts as dead; psutil comes with verl (accelerate)
+    try:
+        import psutil
+    except ImportError:
+        return True
 
     for p in psutil.process_iter(["pid", "status"]):
         try:
