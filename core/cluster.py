@@ -11,6 +11,8 @@ clear message instead of as a job array of failures:
 - no GPUs are requested for ``backend=embedded`` jobs (they run on CPU);
 - every ``backend=verl`` job has a valid verl-backend config (model, method, layout:
   :func:`core.verl_backend.check`, no verl import);
+- nodes per run: ``backend.nnodes`` for verl (one job of N nodes; core/ray_cluster.py forms the Ray
+  cluster inside it), 1 for embedded; the partition has that many nodes with the GPUs asked per node;
 - finished runs (``DONE`` in their run directory) are not submitted again.
 
 Requeue and resume: a job that receives SIGUSR2 (preemption, ``scontrol requeue`` by submitit, or the
@@ -31,7 +33,7 @@ from typing import Any, Sequence
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["PreflightMixin", "LaunchError", "preflight", "job_run_dir", "slurm_partitions"]
+__all__ = ["PreflightMixin", "LaunchError", "preflight", "job_run_dir", "slurm_partitions", "partition_nodes", "gres_gpus"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,58 @@ def slurm_partitions() -> list[str]:
     if out.returncode != 0:
         raise LaunchError(f"sinfo failed (exit {out.returncode}): {out.stderr.strip()}; is slurmctld reachable?")
     return sorted({line.strip().rstrip("*") for line in out.stdout.splitlines() if line.strip()})
+
+
+def gres_gpus(gres: str) -> int:
+    """GPUs in a node's ``sinfo %G`` string: ``gpu:8``, ``gpu:a100:4(S:0-1)``, ``gpu:2,shard:8`` -> 8, 4, 2."""
+    n = 0
+    for item in str(gres or "").split(","):
+        item = item.split("(")[0].strip()
+        if item.startswith("gpu:") and item.rsplit(":", 1)[-1].isdigit():
+            n += int(item.rsplit(":", 1)[-1])
+    return n
+
+
+def partition_nodes(partition: str) -> dict[str, int]:
+    """``{node: GPUs}`` of a partition (``sinfo -N``; a node listed twice, e.g. in two states, once)."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-p", partition, "-o", "%N %G"], capture_output=True, text=True,
+                         timeout=30)
+    if out.returncode != 0:
+        raise LaunchError(f"sinfo failed (exit {out.returncode}): {out.stderr.strip()}; is slurmctld reachable?")
+    nodes: dict[str, int] = {}
+    for line in out.stdout.splitlines():
+        parts = line.split(None, 1)
+        if parts:
+            nodes[parts[0]] = max(nodes.get(parts[0], 0), gres_gpus(parts[1] if len(parts) > 1 else ""))
+    return nodes
+
+
+def _node_problems(params: dict, job_cfgs: Sequence[DictConfig], check_partitions: bool) -> list[str]:
+    """Nodes per run against the jobs and the partition: a verl run asks for backend.nnodes nodes, an
+    embedded run for one, and the partition must have that many nodes with the GPUs asked per node."""
+    problems = []
+    nodes = int(params.get("nodes") or 1)
+    for cfg in job_cfgs:
+        label = _sel(cfg, "hydra.job.override_dirname") or "default"
+        want = int(_sel(cfg, "backend.nnodes", 1) or 1) if _sel(cfg, "backend.name") == "verl" else 1
+        if want != nodes:
+            problems.append(f"job {label!r}: the launcher asks for {nodes} node(s) per run but the run needs {want} "
+                            f"(backend.nnodes); leave hydra.launcher.nodes at its default (backend.nnodes)")
+    partition = params.get("partition")
+    if not (check_partitions and partition):
+        return problems
+    have = partition_nodes(partition)
+    gpus = _gpus_requested(params)
+    if nodes > len(have):
+        problems.append(f"{nodes} nodes per run but partition {partition!r} has {len(have)}; lower backend.nnodes "
+                        "or use a bigger partition")
+    elif gpus:
+        enough = [n for n, g in have.items() if g >= gpus]
+        if len(enough) < nodes:
+            problems.append(f"{nodes} node(s) with {gpus} GPUs each per run but partition {partition!r} has "
+                            f"{len(enough)} such node(s) (GPUs per node: {max(have.values(), default=0)} at most); "
+                            "lower backend.n_gpus_per_node (and the model layout) or backend.nnodes")
+    return problems
 
 
 def _sel(cfg: Any, key: str, default: Any = None) -> Any:
@@ -85,7 +139,7 @@ def preflight(params: dict, job_cfgs: Sequence[DictConfig], *, check_partitions:
         raise LaunchError("hydra/launcher=slurm but SLURM is not installed on this machine (no `sbatch` on PATH). "
                           "Submit from a SLURM login node, or run locally: drop hydra/launcher=slurm (one job at a "
                           "time) or use hydra/launcher=submitit_local (parallel local processes).")
-    problems = []
+    problems, names = [], []
     partition = params.get("partition")
     if not partition:
         problems.append("hydra.launcher.partition is not set; pass hydra.launcher.partition=<name> "
@@ -112,6 +166,7 @@ def preflight(params: dict, job_cfgs: Sequence[DictConfig], *, check_partitions:
             if not _sel(cfg, "backend.dry_run", False) and gpus < int(_sel(cfg, "backend.n_gpus_per_node", 1)):
                 problems.append(f"job {label!r}: backend.n_gpus_per_node={_sel(cfg, 'backend.n_gpus_per_node')} "
                                 f"but the launcher requests {gpus} GPU(s); set hydra.launcher.gpus_per_node")
+    problems += _node_problems(params, job_cfgs, bool(check_partitions and partition in names))
     if problems:
         # one message; de-duplicated (a grid repeats the same problem per job)
         raise LaunchError("not submitted:\n  - " + "\n  - ".join(dict.fromkeys(problems)))

@@ -126,9 +126,17 @@ def check(cfg: DictConfig) -> None:
         v = _sel(cfg, f"backend.{key}")
         if not isinstance(v, int) or v < 1:
             problems.append(f"backend.{key}={v!r} must be a positive integer")
-    if _sel(cfg, "backend.nnodes", 1) not in (None, 1):
-        problems.append("backend.nnodes > 1 needs a multi-node Ray cluster, which this backend does not start; "
-                        "use nnodes=1 (one node per run, the paper used 8 GPUs)")
+    if all(isinstance(_sel(cfg, f"backend.{k}"), int) and _sel(cfg, f"backend.{k}") > 0
+           for k in ("n_gpus_per_node", "nnodes")):
+        from core.ray_cluster import layout_problems  # nodes x GPUs vs the model's layout (backend.nnodes > 1 too)
+
+        cpu = str(_sel(cfg, "backend.device", "auto")) == "cpu"  # CPU mode: one fake GPU per node (CPU_SETTINGS)
+        problems += layout_problems(
+            nnodes=_sel(cfg, "backend.nnodes"), n_gpus_per_node=1 if cpu else _sel(cfg, "backend.n_gpus_per_node"),
+            rollout_tp=_micro(cfg, "rollout_tp", 1), train_batch_size=int(paper_setting(cfg, "data.train_batch_size")),
+            ppo_mini_batch_size=int(paper_setting(cfg, "actor_rollout_ref.actor.ppo_mini_batch_size")),
+            rollout_n=int((_sel(cfg, "backend.overrides", None) or {}).get("actor_rollout_ref.rollout.n",
+                                                                           PAPER["rollout_n"])))
     stages = _sel(cfg, "curriculum.stages", 1)
     if not isinstance(stages, int) or stages < 1:
         problems.append(f"curriculum.stages={stages!r} must be an integer >= 1")
@@ -310,6 +318,13 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
     ray_cpus = _sel(cfg, "backend.ray_num_cpus") or os.environ.get("SLURM_CPUS_PER_TASK")
     if ray_cpus:
         s["ray_kwargs.ray_init.num_cpus"] = int(ray_cpus)
+    if int(_sel(cfg, "backend.nnodes", 1) or 1) > 1:
+        # the job's Ray cluster (core/ray_cluster.py) already exists: main_ppo connects to it through
+        # RAY_ADDRESS, and Ray refuses resource arguments when connecting; each node's resources go to
+        # its own `ray start` (node_resources)
+        s.pop("+ray_kwargs.ray_init.num_gpus", None)
+        s.pop("+ray_kwargs.ray_init.address", None)  # CPU mode's "local" (a fresh one-node cluster) -> RAY_ADDRESS
+        s["ray_kwargs.ray_init.num_cpus"] = None
     # verl's own clip settings mirror the method's (unused by the harness loss; kept equal so verl's
     # logs and any verl-side check see the same numbers)
     for ours, theirs in (("clip_ratio_low", "clip_ratio_low"), ("clip_ratio_high", "clip_ratio_high"),
@@ -735,6 +750,10 @@ def print_dry_run(cfg: DictConfig, run_dir: Path, plans: list[StagePlan], file=N
         print("\n# curriculum: semantic-entropy scores of the base model (run once, before stage 1; skipped when "
               f"{scoring_dir(cfg) / 'semantic_entropy.jsonl'} exists):", file=file)
         print(_shell(scoring_command(cfg), eval_env(cfg), REPO_ROOT), file=file)
+    if int(_sel(cfg, "backend.nnodes", 1) or 1) > 1:
+        print(f"\n# backend.nnodes={_sel(cfg, 'backend.nnodes')}: main_ppo runs on the first node of the job with "
+              "RAY_ADDRESS=<head>:<port> (core/ray_cluster.py starts the Ray head there and a Ray worker on every "
+              "other node, resources per node: " + json.dumps(node_resources(cfg)) + ")", file=file)
     last = plans[-1]
     print("\n# evaluation (after training; each evaluated checkpoint, SENT Table XI):", file=file)
     placeholder = last.ckpt_dir / "global_step_<N>" / "actor" / "huggingface"
@@ -757,6 +776,15 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
     asked = _sel(cfg, "backend.device", "auto")
     print(f"[verl] device: {resolve_device(cfg)} (backend.device={asked})", flush=True)
     _require_gpu_stack()
+    nnodes = int(_sel(cfg, "backend.nnodes", 1) or 1)
+    if nnodes > 1:  # one run over several nodes: this task's part in the job's Ray cluster (core/ray_cluster.py)
+        from core import ray_cluster
+
+        r = ray_cluster.role(nnodes)
+        print(f"[verl] backend.nnodes={nnodes}: {r.kind} (node {r.node_rank})", flush=True)
+        if r.kind == "worker":
+            ray_cluster.run_worker(r, state_dir=run_dir / "verl", **node_resources(cfg))
+            return None
     plan(cfg, run_dir, dry_run=False, upto=1)  # validate everything before writing anything
     _write_config_and_meta(cfg, run_dir)
     _, scores, stage_of = curriculum_stages(cfg, dry_run=False)
@@ -764,14 +792,69 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
         from core.curriculum import write_semantic_entropy_jsonl
 
         write_semantic_entropy_jsonl(run_dir, scores, stage_of)
-    offset = 0
-    for k in range(1, int(_sel(cfg, "curriculum.stages", 1) or 1) + 1):
-        sp = plan(cfg, run_dir, dry_run=False, upto=k)[-1]  # planned per stage: stage k+1 needs k's checkpoint
-        claim_checkpoint_dir(sp.ckpt_dir, RunLog(run_dir).run_id)  # verl resumes with torch.load(weights_only=False)
-        offset = _train_stage(sp, offset)
-        _convert_all(cfg, run_dir)  # train.jsonl is current after every stage
+    with _ray_cluster(cfg, run_dir):
+        offset = 0
+        for k in range(1, int(_sel(cfg, "curriculum.stages", 1) or 1) + 1):
+            sp = plan(cfg, run_dir, dry_run=False, upto=k)[-1]  # planned per stage: stage k+1 needs k's checkpoint
+            claim_checkpoint_dir(sp.ckpt_dir, RunLog(run_dir).run_id)  # verl resumes with torch.load(weights_only=False)
+            offset = _train_stage(sp, offset)
+            _convert_all(cfg, run_dir)  # train.jsonl is current after every stage
     _evaluate(cfg, run_dir)
     return _write_done(cfg, run_dir)
+
+
+def node_resources(cfg: DictConfig) -> dict[str, int | None]:
+    """What each node of a multi-node run gives its ``ray start``: ``backend.ray_num_cpus`` (else the
+    task's ``SLURM_CPUS_PER_TASK``, else Ray's count) and ``backend.n_gpus_per_node`` GPUs (CPU mode: its
+    one fake GPU and 16 CPUs, as core.verl_cpu.CPU_SETTINGS gives a one-node run)."""
+    cpus = _sel(cfg, "backend.ray_num_cpus") or os.environ.get("SLURM_CPUS_PER_TASK")
+    if device(cfg) == "cpu":
+        from core.verl_cpu import CPU_SETTINGS
+
+        return {"num_cpus": int(cpus or CPU_SETTINGS["ray_kwargs.ray_init.num_cpus"]),
+                "num_gpus": int(CPU_SETTINGS["+ray_kwargs.ray_init.num_gpus"])}
+    return {"num_cpus": int(cpus) if cpus else None, "num_gpus": int(_sel(cfg, "backend.n_gpus_per_node"))}
+
+
+class _ray_cluster:
+    """Training's Ray cluster for ``backend.nnodes > 1``: on node 0 of the SLURM job the head is started
+    here (workers join from their own tasks) and stopped on exit; with ``RAY_ADDRESS`` the running cluster
+    is used. ``RAY_ADDRESS`` is set for main_ppo (verl's ``ray.init()`` connects to it) while inside."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path):
+        self.cfg, self.run_dir, self.head, self.saved = cfg, run_dir, None, None
+
+    def __enter__(self):
+        nnodes = int(_sel(self.cfg, "backend.nnodes", 1) or 1)
+        if nnodes < 2:
+            return None
+        from core import ray_cluster
+
+        r = ray_cluster.role(nnodes)
+        env = {}
+        if r.kind == "driver":
+            self.head = ray_cluster.SlurmHead(r, state_dir=self.run_dir / "verl", **node_resources(self.cfg))
+            address = self.head.__enter__()
+            env = {**self.head.auth, "RAY_ADDRESS": address}  # main_ppo connects with the job's token
+        else:
+            address = r.address
+            nodes = ray_cluster.alive_nodes(address)
+            if len(nodes) < nnodes:
+                raise ray_cluster.ClusterError(f"backend.nnodes={nnodes} but the Ray cluster at RAY_ADDRESS={address} "
+                                               f"has {len(nodes)} alive node(s)")
+        self.saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        return address
+
+    def __exit__(self, *exc):
+        if self.head is not None:
+            self.head.__exit__(*exc)
+        for k, v in (self.saved or {}).items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        return False
 
 
 def resolve_model_path(cfg: DictConfig, *, build: bool) -> None:

@@ -22,6 +22,9 @@ def _embedded_job(label="seed=0"):
 def fake_slurm(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
     monkeypatch.setattr(cluster, "slurm_partitions", lambda: ["debug", "gpu"])
+    # debug: one CPU node; gpu: four 8-GPU nodes and one 4-GPU node
+    nodes = {"debug": {"localhost": 0}, "gpu": {"gpu01": 8, "gpu02": 8, "gpu03": 8, "gpu07": 8, "small": 4}}
+    monkeypatch.setattr(cluster, "partition_nodes", lambda p: nodes[p])
 
 
 def test_no_slurm_on_the_machine(monkeypatch):
@@ -81,6 +84,53 @@ def test_launcher_config_composes_with_backend_resources(tmp_path):
     assert launcher.partition == "gpu"
     assert launcher.gpus_per_node == 8 and launcher.cpus_per_task == 64 and launcher.mem_gb == 512
     assert launcher.max_num_timeout >= 1 and launcher.additional_parameters.requeue is True
+    assert launcher.nodes == 1 and launcher.tasks_per_node == 1
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose("app", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "backend.nnodes=4"],
+                      return_hydra_config=True)
+    assert cfg.hydra.launcher.nodes == 4 and cfg.hydra.launcher.tasks_per_node == 1  # one job of N nodes per run
+
+
+def _nodes(cfg, n):
+    cfg.backend.nnodes = n
+    return cfg
+
+
+def test_multinode_run_fits_the_partition(fake_slurm):
+    cluster.preflight({"partition": "gpu", "gpus_per_node": 8, "nodes": 4}, [_nodes(make_cfg(), 4)])
+
+
+def test_more_nodes_than_the_partition_has(fake_slurm):
+    with pytest.raises(cluster.LaunchError, match="8 nodes per run but partition 'gpu' has 5; lower backend.nnodes"):
+        cluster.preflight({"partition": "gpu", "gpus_per_node": 8, "nodes": 8}, [_nodes(make_cfg(), 8)])
+
+
+def test_not_enough_nodes_with_the_gpus_asked(fake_slurm):
+    with pytest.raises(cluster.LaunchError, match=r"5 node\(s\) with 8 GPUs each per run but partition 'gpu' has 4 "):
+        cluster.preflight({"partition": "gpu", "gpus_per_node": 8, "nodes": 5}, [_nodes(make_cfg(), 5)])
+
+
+def test_launcher_nodes_must_match_the_run(fake_slurm):
+    with pytest.raises(cluster.LaunchError, match=r"asks for 1 node\(s\) per run but the run needs 2"):
+        cluster.preflight({"partition": "gpu", "gpus_per_node": 8, "nodes": 1}, [_nodes(make_cfg(), 2)])
+    with pytest.raises(cluster.LaunchError, match=r"asks for 2 node\(s\) per run but the run needs 1"):
+        cluster.preflight({"partition": "debug", "gpus_per_node": 0, "nodes": 2}, [_embedded_job()])
+
+
+def test_gpus_per_node_against_the_model_layout(fake_slurm):
+    cfg = _nodes(make_cfg(), 2)
+    cfg.backend.n_gpus_per_node = 6  # 2048 rollouts per step over 12 GPUs
+    cfg.backend.slurm.gpus_per_node = 6
+    with pytest.raises(cluster.LaunchError) as e:
+        cluster.preflight({"partition": "gpu", "gpus_per_node": 6, "nodes": 2}, [cfg])
+    assert "2048 sequences per step do not split over 12 GPUs" in str(e.value)
+    assert "mini-batch of 1024 sequences does not split over 12 GPUs" in str(e.value)
+
+
+@pytest.mark.parametrize("gres, gpus", [("gpu:8", 8), ("gpu:a100:4(S:0-1)", 4), ("gpu:2,shard:8", 2),
+                                        ("(null)", 0), ("", 0), ("gpu:h100:8,gpu:a100:2", 10)])
+def test_gres_gpus(gres, gpus):
+    assert cluster.gres_gpus(gres) == gpus
 
 
 def test_launcher_plugin_is_discoverable():

@@ -7,6 +7,8 @@
 #   5. preemption: one job requeued by `scontrol requeue`, one by SIGUSR2 (submitit checkpoints and
 #      requeues it); both resume from their checkpoints and end with exactly the lines and final
 #      metrics of an uninterrupted run (run without SLURM)
+#   6. backend.nnodes: a real job's node list parsed into the Ray start commands (python -m core.ray_cluster);
+#      a run over more nodes than the partition has refused before submission (one node here: no multi-node job)
 # Needs root or sudo (a throwaway CI machine: it installs packages and starts daemons). Budget: ~2-3 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -138,4 +140,18 @@ for m in grpo sent; do
     same_run "$P" "$R" || fail "$m: the interrupted run does not match the uninterrupted one"
 done
 log "ok: both interrupted runs were requeued, resumed from their step-2 checkpoints and match the uninterrupted runs"
+# ---- 6. several nodes per run (backend.nnodes): what a one-node SLURM can show ---------------------
+# a real job that asks for its nodes; its SLURM_JOB_NODELIST parsed into the Ray start commands
+jid=$(timeout 120 sbatch --parsable --wait -p debug -N 1 --ntasks-per-node=1 -c 1 --mem=512M -o "$WORK/nodes.out" \
+    --wrap "$(command -v python) -m core.ray_cluster --num-gpus 0") || { cat "$WORK/nodes.out"; fail "node-list job failed"; }
+grep -q "^node 0 $(hostname -s)\|^node 0 localhost" "$WORK/nodes.out" && grep -q -- "ray start --head --block" "$WORK/nodes.out" \
+    || { cat "$WORK/nodes.out"; fail "the job's node list did not become a ray start command"; }
+# a run over more nodes than the partition has is refused before submission, with the real sinfo
+if timeout 120 "${APP[@]}" -m "${SLURM[@]}" sweep_name=bad +experiment=verl_cpu_e2e runs_root="$WORK/runs" \
+    backend.nnodes=2 seed=0,1 >"$WORK/bad3.log" 2>&1; then fail "backend.nnodes=2 on a one-node partition was accepted"; fi
+grep -q "2 nodes per run but partition 'debug' has 1" "$WORK/bad3.log" || { tail -n 20 "$WORK/bad3.log"; fail "unclear error"; }
+[[ -z $(squeue -h -o %i) && $(sacct -n -X -o JobID | awk -v j="${jid%%;*}" '$1 + 0 > j' | wc -l) -eq 0 ]] \
+    || fail "something was submitted after job $jid"
+log "ok: a job's node list became the ray start commands; 2 nodes per run on a 1-node partition refused"
+
 log "all SLURM checks passed in $((SECONDS - T0)) s"
