@@ -23,7 +23,7 @@ from pathlib import Path
 from core.benchmarks import PAPER_BENCHMARKS, load_benchmark, prompt_builder
 from core.eval_models import eval_model_for_id, get_eval_model
 from core.evaluation import DEFAULT_K, evaluate, read_samples, resolve_ks
-from core.generation import GPU_EXTRA_HINT, generator_names, make_generator
+from core.generation import GPU_EXTRA_HINT, PromptError, generator_names, make_generator
 from core.grading import _unknown
 from core.runlog import RunLog, atomic_write
 
@@ -201,21 +201,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if model_cfg is not None:
         _start_run_folder(Path(args.out), model_cfg, args, gen_kwargs, ks)
-    summary = evaluate(
-        generator,
-        args.benchmarks,
-        run_dir=args.out,
-        eval_step=eval_step,
-        n=args.n,
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
-        k=ks,
-        limit=args.limit,
-        progress=not args.no_progress,
-        grade_workers=args.grade_workers,
-    )
+    try:
+        summary = evaluate(
+            generator,
+            args.benchmarks,
+            run_dir=args.out,
+            eval_step=eval_step,
+            n=args.n,
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            seed=args.seed,
+            k=ks,
+            limit=args.limit,
+            progress=not args.no_progress,
+            grade_workers=args.grade_workers,
+        )
+    except PromptError as exc:  # raised before any sample is generated or written
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     _write_summary(Path(args.out), eval_step, args, summary)
     if model_cfg is not None:
         RunLog(args.out).write_done({"steps": 0, "final": {}, "eval": summary})

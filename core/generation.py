@@ -28,6 +28,11 @@ __all__ = [
 GPU_EXTRA_HINT = "pip install -e .[gpu]"
 
 
+class PromptError(ValueError):
+    """A generator cannot take a prompt at all (e.g. the embedded model's tokenizer lacks its
+    characters): a user error about the model/benchmark pairing, reported in one line."""
+
+
 @dataclass
 class Generation:
     """One sampled response."""

@@ -12,9 +12,9 @@ import torch
 
 from core.embedded import task
 from core.embedded.forward import QwenWeights
-from core.embedded.model import ModelSpec, build_model, encode_batch
+from core.embedded.model import ModelSpec, build_model, encode_batch, load_shipped
 from core.embedded.sampler import sample
-from core.generation import Generation
+from core.generation import Generation, PromptError
 
 __all__ = ["EmbeddedGenerator", "load_model_file"]
 
@@ -22,9 +22,13 @@ _MEMO_VERSION = 1  # bump when the sampler's output for the same inputs changes
 
 
 def load_model_file(path: str | Path):
-    """A model from a trainer checkpoint (``checkpoints/last.pt``) or a base-model cache directory."""
+    """A model from a trainer checkpoint (``checkpoints/last.pt``), a shipped model folder
+    (``data/models/<name>/``, checksummed) or a base-model cache directory."""
     path = Path(path)
     try:
+        if path.is_dir() and (path / "model.safetensors").exists():
+            spec = ModelSpec(**json.loads((path / "meta.json").read_text())["spec"])
+            return load_shipped(path, spec)
         if path.is_dir():
             spec = ModelSpec(**json.loads((path / "meta.json").read_text())["spec"])
             state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
@@ -62,6 +66,13 @@ class EmbeddedGenerator:
                  seed: int) -> list[list[Generation]]:
         if n < 1:
             raise ValueError(f"n={n} must be >= 1")
+        for p in prompts:  # before any sampling: a prompt outside the toy vocabulary is a pairing error
+            try:
+                task.TOKENIZER.encode(p)
+            except ValueError as exc:
+                raise PromptError(f"{exc.args[0][:120]}...: the embedded model's tokenizer covers only the synthetic "
+                                  "task's characters, so it can evaluate synth_1..synth_6 only; evaluate math or "
+                                  "code benchmarks with a real model (--backend vllm)") from exc
         if self.memo_dir is None:
             return self._generate(prompts, n, max_new_tokens, temperature, top_p, seed)
         blob = json.dumps([_MEMO_VERSION, prompts, n, max_new_tokens, temperature, top_p, seed, self.batch_size])

@@ -287,7 +287,8 @@ def weights_sha256(model) -> str:
         return save_weights(model, Path(td) / "model.safetensors")
 
 
-def _load_shipped(d: Path, spec: ModelSpec):
+def load_shipped(d: Path, spec: ModelSpec):
+    """The shipped model of folder ``d`` (``model.safetensors``), its sha256 checked against ``meta.json``."""
     from safetensors.torch import load_file
 
     meta = json.loads((d / "meta.json").read_text())
@@ -323,7 +324,7 @@ def base_model(spec: ModelSpec, progress: bool = True, log=print, rebuild: bool 
     the shipped copy and uses the recipe's own build (cached by key: built once, then reused)."""
     d = None if rebuild else shipped_dir(spec)
     if d is not None:
-        return _load_shipped(d, spec)
+        return load_shipped(d, spec)
     d = cache_root() / "base" / spec.key()
     d.mkdir(parents=True, exist_ok=True)
     model = _load_cached(d, spec)

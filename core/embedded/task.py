@@ -293,7 +293,8 @@ def register() -> None:
                     for i, p in enumerate(benchmark_problems(level))]
 
         try:
-            B.register_benchmark(key, load, grader="synth", size=BENCHMARK_SIZE)
+            B.register_benchmark(key, load, grader="synth", size=BENCHMARK_SIZE,
+                                 prompt=lambda question, tokenizer=None: prompt_text(question))
         except ValueError:  # already registered (module reloaded)
             pass
     _REGISTERED = True
