@@ -51,7 +51,9 @@ SAMPLE_KNOWN = set(SAMPLE_REQUIRED) | {"answer"}
 TRAIN_KNOWN_PREFIXES = ("train/", "method/", "time/", "eval/")
 TRAIN_KNOWN = {"step", "stage", "epoch"}
 TOKEN_STATS_KNOWN = {"step", "stage", "entropy_hist", "cov_hist", "low_entropy_tokens", "high_entropy_tokens"}
-SEMANTIC_KNOWN = {"id", "semantic_entropy", "variant", "num_clusters", "stage"}
+SEMANTIC_KNOWN = {"id", "semantic_entropy", "variant", "num_clusters", "stage",
+                  # written by core.curriculum beside the score (its diagnostics; the analysis does not read them)
+                  "m", "unparseable", "num_unparseable", "num_correct"}
 # config.yaml keys that do not change what a run computes (as sweep.py leaves them out of run names),
 # plus the seed: runs whose configs agree on everything else are replicates of one *setting*
 SETTING_EXCLUDE = ("seed", "runs_root", "sweep_name", "backend.threads", "backend.progress", "backend.dry_run",
