@@ -80,7 +80,8 @@ def run_name(overrides: list[str], cfg: DictConfig | None = None) -> str:
         row = OmegaConf.select(cfg, "paper_row", default=None)
         if row is not None:  # +experiment=paper_tiny: named by the row's effective overrides (sweeps/paper_row/)
             parts.pop("paper_row", None)
-            parts.update(str(o).partition("=")[::2] for o in row.get("overrides") or [])
+            for k, v in (str(o).partition("=")[::2] for o in row.get("overrides") or []):
+                parts.setdefault(k, v)  # a command-line value overrides the row's in the config: so in the name
         parts.setdefault("method", str(cfg.method.name))
         parts.setdefault("seed", str(cfg.seed))
     name = ",".join(f"{k}={v}" for k, v in sorted(parts.items()))
@@ -143,6 +144,12 @@ def _train(cfg: DictConfig, rd: Path) -> Any:
         if OmegaConf.select(cfg, "backend.dry_run", default=False):
             return verl_backend.run(cfg, rd)  # prints the plan; writes no run file
         go = lambda: verl_backend.run(cfg, rd)  # noqa: E731
+        nnodes = int(OmegaConf.select(cfg, "backend.nnodes", default=1) or 1)
+        if nnodes > 1:
+            from core.ray_cluster import role
+
+            if role(nnodes).kind == "worker":  # the run is node 0's (its driver holds the lock); workers serve it
+                return go()
     if (rd / "DONE").exists():
         return go()  # finished: the backend only reads (and skips); DONE is written last, so no lock is needed
     try:

@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     except PromptError as exc:  # raised before any sample is generated or written
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _write_summary(Path(args.out), eval_step, args, summary)
+    _write_summary(Path(args.out), eval_step, args, summary,
+                   gen_args={k: v for k, v in gen_kwargs.items() if k != "model_path"})
     if model_cfg is not None:
         RunLog(args.out).write_done({"steps": 0, "final": {}, "eval": summary})
     _print_table(summary)
@@ -252,7 +253,7 @@ def _lcb_source() -> str:
     return f"from {livecodebench_path()}, contest_date {start or '-inf'} .. {end or '+inf'}"
 
 
-def _write_summary(out: Path, eval_step: int, args, summary: dict) -> None:
+def _write_summary(out: Path, eval_step: int, args, summary: dict, gen_args: dict) -> None:
     """``eval_summary.json``: ``{"<eval_step>": {"settings": .., "summary": ..}}``, atomically.
 
     Another call's summary of the same step (e.g. LiveCodeBench added to a training run's final
@@ -265,7 +266,7 @@ def _write_summary(out: Path, eval_step: int, args, summary: dict) -> None:
         "settings": {
             "model": args.model, "backend": args.backend, "benchmarks": args.benchmarks, "n": args.n,
             "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p,
-            "seed": args.seed, "limit": args.limit, "gen_args": dict(args.gen_arg),
+            "seed": args.seed, "limit": args.limit, "gen_args": gen_args,  # a model config's and --gen-arg's
             **({"livecodebench": _lcb_source()} if "livecodebench" in args.benchmarks else {}),
         },
         "summary": {**kept, **summary},

@@ -58,11 +58,19 @@ def open_tracker(loggers: Sequence[str], *, project: str, experiment: str, run_d
         return None
     from verl.utils.tracking import Tracking
 
-    for k, v in tracking_env(run_dir, loggers).items():
-        os.environ[k] = v
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    return Tracking(project_name=project, experiment_name=experiment, default_backend=list(loggers),
-                    config={"trainer": {}, **dict(config or {})})
+    env = tracking_env(run_dir, loggers)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # read by the backends when they open (only then: another run of this process
+    Path(run_dir).mkdir(parents=True, exist_ok=True)  # must not inherit this run's folders)
+    try:
+        return Tracking(project_name=project, experiment_name=experiment, default_backend=list(loggers),
+                        config={"trainer": {}, **dict(config or {})})
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def numeric(record: Mapping[str, Any]) -> dict[str, float]:

@@ -152,7 +152,14 @@ def check(cfg: DictConfig) -> None:
         except (KeyError, ValueError, OSError) as e:
             problems.append(f"backend.eval_benchmarks: {e.args[0] if e.args else e}")
     try:
-        method_of(cfg)
+        method = method_of(cfg)
+        curriculum = _sel(cfg, "curriculum.name", "none") or "none"
+        curriculum = method.default_curriculum if curriculum == "auto" else curriculum
+        if method.stateful() and isinstance(stages, int) and stages > 1 and curriculum != "none":
+            # each stage is its own main_ppo run and starts from init_state(); the embedded trainer carries
+            # the state across stages, so the two backends would compute different things
+            problems.append(f"method={method.name} keeps state across steps and would restart it at every "
+                            f"curriculum stage on this backend; use curriculum.stages=1 or curriculum=none")
     except ConfigError as e:
         problems.append(str(e))
     if problems:

@@ -125,9 +125,11 @@ class MethodStateSync:
                               "state (e.g. EntroPIC's integral) was not saved with the checkpoint; start the run over")
         with open(path) as f:
             saved = json.load(f)
-        if saved.get("method") != self.method.name or set(saved.get("state", {})) != set(self.state):
-            raise ConfigError(f"{path} holds the state of method {saved.get('method')!r} {sorted(saved.get('state', {}))}"
-                              f", not of {self.method.name!r} {sorted(self.state)}")
+        if (saved.get("method") != self.method.name or saved.get("version") != self.method.version
+                or set(saved.get("state", {})) != set(self.state)):
+            raise ConfigError(f"{path} holds the state of method {saved.get('method')!r} v{saved.get('version')} "
+                              f"{sorted(saved.get('state', {}))}, not of {self.method.name!r} v{self.method.version} "
+                              f"{sorted(self.state)}")
         self.state = {k: float(v) for k, v in saved["state"].items()}
 
 
@@ -181,10 +183,12 @@ def _register_trainer() -> None:
             return os.path.join(os.path.abspath(trainer_cfg.default_local_dir), f"global_step_{self.global_steps}")
 
         def _save_checkpoint(self):
-            super()._save_checkpoint()
+            # the state first: verl marks the step as the latest checkpoint at the end of its save, and a
+            # kill in between must not leave a "latest" step without the state its resume requires
             if getattr(self, "_harness_state", None) is not None:
                 self._harness_state.save(os.path.join(self.config.trainer.default_local_dir,
                                                        f"global_step_{self.global_steps}"))
+            super()._save_checkpoint()
 
         def _update_actor(self, batch, metrics):
             batch = _before_update(self, batch)

@@ -260,8 +260,13 @@ class _Run:
         buf = io.BytesIO()  # serialised in memory, written by the one atomic helper (a full disk: clear error)
         torch.save({"step": step, "model": self.policy.state_dict(), "optimizer": self.opt.state_dict(),
                     "model_spec": dataclasses.asdict(self.model_spec), "method": self.method_name,
-                    "seed": self.seed, "method_state": dict(self.loss_cfg.method_state or {})}, buf)
+                    "seed": self.seed, "method_state": dict(self.loss_cfg.method_state or {}),
+                    "method_version": self.method.version, "method_params": self._params_record()}, buf)
         atomic_write(self.ckpt_path, buf.getvalue())
+
+    def _params_record(self) -> dict:
+        """The method's hyperparameters as plain values (what a checkpoint must agree with to resume)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self.method.params).items()}
 
     def _load(self) -> int:
         if not self.ckpt_path.exists():
@@ -271,6 +276,11 @@ class _Run:
             if ck["method"] != self.method_name or ck["seed"] != self.seed or \
                     ck["model_spec"] != dataclasses.asdict(self.model_spec):
                 raise ValueError(f"it belongs to another configuration (method {ck['method']!r}, seed {ck['seed']})")
+            if "method_version" in ck and (ck["method_version"], ck["method_params"]) != \
+                    (self.method.version, self._params_record()):  # e.g. a recalibrated per-scale file
+                changed = sorted(k for k, v in self._params_record().items() if ck["method_params"].get(k) != v)
+                raise ValueError(f"it was trained with other method settings (version {ck['method_version']} vs "
+                                 f"{self.method.version}; changed: {changed or 'none'})")
             self.policy.load_state_dict(ck["model"], strict=True)
             self.opt.load_state_dict(ck["optimizer"])
             if self.loss_cfg.method_state is not None:  # the method's state at that step (LossMethod.init_state)
@@ -495,7 +505,9 @@ class _Run:
         from core.embedded.calibrate import method_scale_settings
 
         scale = method_scale_settings(c["model"]["name"], self.method_name)  # docs/calibration.md
-        if scale:
+        if scale:  # what the run trained with: a paper row or the command line may override the file
+            scale["used"] = {k: c["method"][k] for k in scale["values"] if k in c["method"]}
+            scale["overridden"] = sorted(k for k, v in scale["used"].items() if v != scale["values"][k])
             self.log(f"[{self.rl.dir.name}] per-scale settings {scale['file']}: " +
                      ", ".join(f"{k}={v}" for k, v in scale["values"].items()))
         self.rl.write_meta(method=self.method_name, method_version=self.method.version, seed=self.seed,
@@ -504,38 +516,40 @@ class _Run:
                            extra={"method_scale": scale} if scale else None)
         tracker = open_tracker(loggers, project=str(c.get("sweep_name", "default")), experiment=self.rl.dir.name,
                                run_dir=self.rl.dir, config=c)
-        ev = c["eval"]
-        last_eval: dict = {}
-        if start == 0:
-            last_eval = self._evaluate(0)
-        kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
-        rec: dict = {}
-        for step in range(start + 1, tr.steps + 1):
-            self._stage_reference(step)
-            rec = self._step(step)
-            is_eval = step % int(ev["every"]) == 0 or step == tr.steps
-            if is_eval:
-                t0 = time.time()
-                last_eval = self._evaluate(step)
-                rec["time/eval"] = time.time() - t0
-            self.rl.append("train.jsonl", rec)
+        try:  # the tracker closes on failure too (a grid runs its next job in this process)
+            ev = c["eval"]
+            last_eval: dict = {}
+            if start == 0:
+                last_eval = self._evaluate(0)
+            kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
+            rec: dict = {}
+            for step in range(start + 1, tr.steps + 1):
+                self._stage_reference(step)
+                rec = self._step(step)
+                is_eval = step % int(ev["every"]) == 0 or step == tr.steps
+                if is_eval:
+                    t0 = time.time()
+                    last_eval = self._evaluate(step)
+                    rec["time/eval"] = time.time() - t0
+                self.rl.append("train.jsonl", rec)
+                if tracker is not None:
+                    tracker.log(numeric(rec), step)
+                if step % tr.log_every == 0 or is_eval or step == 1:
+                    self.rl.append("token_stats.jsonl", self._token_stats(step, is_eval))
+                if step % tr.checkpoint_every == 0 or is_eval:
+                    self._save(step)
+                self.log(f"[{self.rl.dir.name}] step {step}/{tr.steps} acc={rec['train/acc']:.3f} "
+                         f"H={rec.get('train/entropy', float('nan')):.4f} len={rec['train/response_len']:.1f} "
+                         f"({rec['time/step']:.2f} s)")
+                if kill_at and step == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            if not rec:  # resumed after the last step's checkpoint: take the summary from the logs
+                rec, last_eval = self._logged_summary()
+            summary = {"steps": tr.steps, "final": {k: v for k, v in rec.items() if k.startswith(("train/", "method/"))},
+                       "eval": last_eval}
+        finally:
             if tracker is not None:
-                tracker.log(numeric(rec), step)
-            if step % tr.log_every == 0 or is_eval or step == 1:
-                self.rl.append("token_stats.jsonl", self._token_stats(step, is_eval))
-            if step % tr.checkpoint_every == 0 or is_eval:
-                self._save(step)
-            self.log(f"[{self.rl.dir.name}] step {step}/{tr.steps} acc={rec['train/acc']:.3f} "
-                     f"H={rec.get('train/entropy', float('nan')):.4f} len={rec['train/response_len']:.1f} "
-                     f"({rec['time/step']:.2f} s)")
-            if kill_at and step == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-        if not rec:  # resumed after the last step's checkpoint: take the summary from the logs
-            rec, last_eval = self._logged_summary()
-        summary = {"steps": tr.steps, "final": {k: v for k, v in rec.items() if k.startswith(("train/", "method/"))},
-                   "eval": last_eval}
-        if tracker is not None:
-            tracker.finish()
+                tracker.finish()
         self.rl.write_done(summary)
         return summary
 

@@ -252,3 +252,16 @@ def test_eval_overrides_are_refused_with_backend_verl(tmp_path, monkeypatch):
     cfg.backend.eval_n = 16
     vb.set_eval_config(cfg)
     assert cfg.eval.n == 16 and list(cfg.eval.k) == [1, 8, 16]  # k <= n
+
+
+def test_a_stateful_method_with_curriculum_stages_is_refused(tmp_path):
+    """Each curriculum stage is its own main_ppo run, which would restart EntroPIC's controller state
+    (the embedded trainer carries it across stages): refused before submission, not silently different."""
+    cfg = make_cfg("r1_distill_qwen_1p5b", "entropic", runs_root=str(tmp_path))
+    cfg.curriculum = {"name": "semantic_entropy", "stages": 2}
+    with pytest.raises(ConfigError, match="keeps state across steps .* curriculum.stages=1"):
+        vb.check(cfg)
+    cfg.curriculum = {"name": "auto", "stages": 2}  # auto: entropic's own default, no curriculum
+    vb.check(cfg)
+    cfg.curriculum = {"name": "semantic_entropy", "stages": 1}
+    vb.check(cfg)

@@ -54,3 +54,17 @@ def test_a_checkpoint_without_the_methods_state_is_refused(tmp_path):
 
     with pytest.raises(RuntimeError, match="method state"):
         trainer.run(smoke("method=entropic", "seed=0", "train.steps=4"), d)
+
+
+def test_a_checkpoint_trained_with_other_method_settings_is_refused(tmp_path):
+    """A run folder resumed under changed hyperparameters (e.g. a recalibrated per-scale file, which
+    is not part of the run name) is refused, naming what changed, instead of silently mixing them."""
+    import pytest
+
+    d = tmp_path / "run"
+    trainer.run(smoke("method=en", "seed=0", "train.steps=2"), d)
+    (d / "DONE").unlink()
+    with pytest.raises(RuntimeError, match=r"other method settings .*entropy_coef"):
+        trainer.run(smoke("method=en", "seed=0", "train.steps=4", "method.entropy_coef=0.5"), d)
+    trainer.run(smoke("method=en", "seed=0", "train.steps=4"), d)  # the same settings resume
+    assert (d / "DONE").exists()

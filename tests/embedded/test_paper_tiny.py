@@ -101,3 +101,14 @@ def test_grid_fills_every_row_of_tables_vi_vii_ix(tmp_path):
                   if x.startswith("| Benchmark |"))
     assert all(m in header for m in ("GRPO", "w/ En", "w/ Adv", "w/ Mask", "w/ Clip", "w/ Cov", "w/ High_En",
                                      "w/ SENT"))
+
+
+def test_a_command_line_value_names_the_run_it_trains():
+    """A row's value overridden on the command line trains with the command-line value (Hydra), so the
+    run folder carries that value too and never collides with the row's own run."""
+    overrides = ["+experiment=paper_tiny", "+paper_row=sent_en0p7", "method.low_entropy_frac=0.6", "seed=0"]
+    cfg = compose(*overrides)
+    assert cfg.method.low_entropy_frac == 0.6
+    name = sweep.run_name(overrides, cfg)
+    assert "method.low_entropy_frac=0.6" in name and "0.7" not in name
+    assert name != _job("sent_en0p7", "0")[1]
