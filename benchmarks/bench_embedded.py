@@ -249,14 +249,12 @@ def bench_overhead(rounds: int, reps: int, threads: int) -> dict[str, list[float
     repetition does the same work. Returns seconds per update, one entry per round."""
     import random
 
-    import numpy as np
     import torch
-    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
 
     from core.embedded import task
+    from core.embedded.calibrate import graded_rollout
     from core.embedded.forward import QwenWeights
-    from core.embedded.model import ModelSpec, base_model, encode_batch
-    from core.embedded.sampler import sample
+    from core.embedded.model import ModelSpec, base_model
     from core.embedded.trainer import TrainSpec, policy_outputs
     from core.loss import LossConfig, MethodSpec, harness_loss, method_from_config, precompute_selection
 
@@ -265,19 +263,10 @@ def bench_overhead(rounds: int, reps: int, threads: int) -> dict[str, list[float
     tr = TrainSpec.from_cfg(cfg.train)
     model = base_model(ModelSpec.from_cfg(cfg.model), progress=False)
     w = QwenWeights.of(model)
-    rng, gen = random.Random(7), torch.Generator().manual_seed(7)
-    rows = [p for p in [task.train_problem(rng) for _ in range(tr.batch_prompts)] for _ in range(tr.group_size)]
-    ids, valid, _ = encode_batch([task.prompt_text(p.question) for p in rows])
+    roll, adv = graded_rollout(w, tr, random.Random(7), torch.Generator().manual_seed(7), task.SynthGrader())
     with torch.no_grad():
-        roll = sample(w, ids, valid, max_new_tokens=tr.max_response_len, generator=gen)
         ref_lp, _ = policy_outputs(w, roll, want_entropy=False)
-    grader = task.SynthGrader()
-    reward = torch.tensor([float(grader.grade(t, str(p.answer)).correct) for t, p in zip(roll.texts(), rows)])
-    B, T = roll.response.shape
-    tl = torch.zeros(B, T)
-    tl[torch.arange(B), (roll.lengths() - 1).clamp(min=0)] = reward
-    adv, _ = compute_grpo_outcome_advantage(token_level_rewards=tl, response_mask=roll.mask.float(),
-                                            index=np.repeat(np.arange(tr.batch_prompts), tr.group_size))
+    B = roll.response.shape[0]
     setups = {}
     for name in OVERHEAD_METHODS:
         mcfg = dict(_cfg(f"method={name}").method)

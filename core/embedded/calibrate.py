@@ -77,16 +77,37 @@ def _flat_grad(loss, params) -> torch.Tensor:
     return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(gs, params)])
 
 
+def graded_rollout(w, tr, rng, gen, grader):
+    """One rollout batch of the default preset's shape from weights ``w``: ``tr.batch_prompts`` training
+    problems drawn with ``rng``, ``tr.group_size`` samples each (``gen``), graded, and their GRPO
+    advantages (verl's). Returns ``(rollout, advantages [B, T])``."""
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+    from core.embedded import task
+    from core.embedded.model import encode_batch
+    from core.embedded.sampler import sample
+
+    probs = [task.train_problem(rng) for _ in range(tr.batch_prompts)]
+    rows = [p for p in probs for _ in range(tr.group_size)]
+    ids, valid, _ = encode_batch([task.prompt_text(p.question) for p in rows])
+    with torch.no_grad():
+        roll = sample(w, ids, valid, max_new_tokens=tr.max_response_len, generator=gen)
+    reward = torch.tensor([float(grader.grade(t, str(p.answer)).correct) for t, p in zip(roll.texts(), rows)])
+    B, T = roll.response.shape
+    tl = torch.zeros(B, T)
+    tl[torch.arange(B), (roll.lengths() - 1).clamp(min=0)] = reward
+    adv, _ = compute_grpo_outcome_advantage(token_level_rewards=tl, response_mask=roll.mask.float(),
+                                            index=np.repeat(np.arange(tr.batch_prompts), tr.group_size))
+    return roll, adv
+
+
 def measure(batches: int = BATCHES, seed: int = SEED, threads: int = 1, log=print, overrides: tuple = ()) -> dict:
     """Gradient norms (GRPO, entropy, high-entropy) and token counts per optimizer mini-batch of
     base-model rollouts of the default preset. Reads no reward curve or benchmark: the rewards only
     enter through GRPO's advantages, as in training."""
-    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
-
     from core.embedded import task
     from core.embedded.forward import QwenWeights
-    from core.embedded.model import ModelSpec, base_model, base_model_info, encode_batch
-    from core.embedded.sampler import sample
+    from core.embedded.model import ModelSpec, base_model, base_model_info
     from core.embedded.trainer import TrainSpec, _seed_of, policy_outputs
     from core.loss import harness_loss
     from methods.common import covariance
@@ -108,17 +129,8 @@ def measure(batches: int = BATCHES, seed: int = SEED, threads: int = 1, log=prin
         rng = random.Random(_seed_of("calibrate-prompts", seed, b))
         gen = torch.Generator().manual_seed(_seed_of("calibrate-sample", seed, b))
         torch.manual_seed(_seed_of("calibrate-torch", seed, b))
-        probs = [task.train_problem(rng) for _ in range(tr.batch_prompts)]
-        rows = [p for p in probs for _ in range(tr.group_size)]
-        ids, valid, _ = encode_batch([task.prompt_text(p.question) for p in rows])
-        with torch.no_grad():
-            roll = sample(w, ids, valid, max_new_tokens=tr.max_response_len, generator=gen)
-        reward = torch.tensor([float(grader.grade(t, str(p.answer)).correct) for t, p in zip(roll.texts(), rows)])
-        B, T = roll.response.shape
-        tl = torch.zeros(B, T)
-        tl[torch.arange(B), (roll.lengths() - 1).clamp(min=0)] = reward
-        adv, _ = compute_grpo_outcome_advantage(token_level_rewards=tl, response_mask=roll.mask.float(),
-                                                index=np.repeat(np.arange(tr.batch_prompts), tr.group_size))
+        roll, adv = graded_rollout(w, tr, rng, gen, grader)
+        B = roll.response.shape[0]
         mb = tr.mini_batch_prompts * tr.group_size
         for s in range(0, B, mb):
             r = slice(s, s + mb)

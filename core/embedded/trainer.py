@@ -418,10 +418,11 @@ class _Run:
                     "global_batch_size": mb, **{k: v[r] for k, v in sel.items()}}
             if ref_lp is not None:
                 data["ref_log_prob"] = ref_lp[r]
-            loss, metrics = harness_loss(self.loss_cfg, {"log_probs": lp, "entropy": ent}, data)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"step {step}: non-finite loss ({float(loss)}); nothing of this step was "
-                                         "written. Lower train.lr or the method's coefficients")
+            try:
+                loss, metrics = harness_loss(self.loss_cfg, {"log_probs": lp, "entropy": ent}, data)
+            except FloatingPointError as exc:  # harness_loss refuses a non-finite loss
+                raise FloatingPointError(f"step {step}: {exc}; nothing of this step was written. Lower train.lr or "
+                                         "the method's coefficients") from exc
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             gn = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), tr.grad_clip)
