@@ -33,7 +33,7 @@ TWIN_OF = {v: k for k, v in TWINS.items()}
 # model keys (meta.json ``model``) -> the paper's printed name, and the paper model they stand for
 MODEL_LABEL = {"r1_distill_qwen_1p5b": "DeepSeek-R1-Distill-Qwen-1.5B", "qwen2p5_math_7b": "Qwen2.5-Math-7B",
                "qwen3_14b": "Qwen3-14B", "tiny": "tiny",
-               "openpangu_embedded_1b_v1p1": "OpenPangu-embedded-1B-v1.1"}  # evaluation only (core.eval_models)
+               "openpangu_embedded_1b_v1p1": "OpenPangu-embedded-1B-v1.1"}  # evaluation only (core.eval.models)
 PAPER_MODEL_OF = {"tiny": "r1_distill_qwen_1p5b", "r1_distill_qwen_1p5b": "r1_distill_qwen_1p5b",
                   "qwen2p5_math_7b": "qwen2p5_math_7b", "qwen3_14b": "qwen3_14b"}
 EMBEDDED_MODELS = {"tiny"}

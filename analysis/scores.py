@@ -5,7 +5,7 @@
 = avg@k for every admissible k), ``len`` (tokens, = len@k), ``n_min`` (the smallest number of
 samples of a problem: k is admissible when k <= n_min) and ``n_problems``.
 
-Percentages are 100 x the unbiased estimators of ``analysis.metrics``; pass@k is vectorised over
+Percentages are 100 x the unbiased estimators of ``core.metrics``; pass@k is vectorised over
 problems (one running product per k, see ``metrics.pass_at_k_curve``).
 """
 

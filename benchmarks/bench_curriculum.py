@@ -55,7 +55,7 @@ def main() -> None:  # noqa: C901
     from omegaconf import OmegaConf
 
     from core import curriculum as C
-    from core.curriculum_embedded import prompt_items, training_set
+    from core.embedded.curriculum import prompt_items, training_set
     from core.embedded.generator import EmbeddedGenerator
     from core.embedded.model import ModelSpec, base_model
     from core.embedded.task import SynthGrader

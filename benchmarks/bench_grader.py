@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from core.benchmarks import PAPER_BENCHMARKS, load_benchmark
-from core.grading import MathVerifyGrader, extract_answer, normalize_answer
+from core.eval.benchmarks import PAPER_BENCHMARKS, load_benchmark
+from core.eval.grading import MathVerifyGrader, extract_answer, normalize_answer
 
 REASONING = "<think>\nLet me set up the problem carefully and compute step by step.\n</think>\n"
 

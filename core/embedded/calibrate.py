@@ -53,12 +53,9 @@ def method_scale_settings(model: str, method: str) -> dict | None:
 
 
 def _cfg(*overrides: str):
-    from hydra import compose, initialize_config_dir
+    from core.config import compose
 
-    import sweep  # noqa: F401 - the generated method group
-
-    with initialize_config_dir(config_dir=str(REPO / "sweeps"), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    return compose(list(overrides))
 
 
 def _loss_cfg(name: str, **params):

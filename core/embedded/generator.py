@@ -1,4 +1,4 @@
-"""The ``"embedded"`` generator (``core.generation.Generator``): batched KV-cache sampling on CPU."""
+"""The ``"embedded"`` generator (``core.eval.generation.Generator``): batched KV-cache sampling on CPU."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from core.embedded import task
 from core.embedded.forward import QwenWeights
 from core.embedded.model import ModelSpec, build_model, encode_batch, load_shipped
 from core.embedded.sampler import sample
-from core.generation import Generation, PromptError
+from core.eval.generation import Generation, PromptError
 
 __all__ = ["EmbeddedGenerator", "load_model_file"]
 

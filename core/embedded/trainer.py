@@ -11,7 +11,7 @@ One training step (verl's "global step"):
 3. ``batch / mini_batch`` optimizer updates (the paper: 256 / 128 = 2), each one forward + backward
    through ``core.loss.harness_loss`` (the function verl's workers call), grad-norm clip, AdamW;
 4. log ``train.jsonl`` (and ``token_stats.jsonl`` every ``log_every`` steps); evaluate every
-   ``eval.every`` steps through ``core.evaluation.evaluate``; checkpoint.
+   ``eval.every`` steps through ``core.eval.evaluation.evaluate``; checkpoint.
 
 Randomness is derived from ``(seed, step)`` at every step (prompts, sampling, the global torch RNG
 that e.g. Clip-Cov's random pick uses), so a resumed run continues exactly as an uninterrupted one.
@@ -300,7 +300,7 @@ class _Run:
     def _prepare_curriculum(self, base, start: int) -> None:
         """The stage plan (scored once with the base model, cached) and, when resuming inside stage k > 1
         with ``curriculum.reset_reference``, that stage's reference (the policy at the end of stage k-1)."""
-        from core.curriculum_embedded import build_plan
+        from core.embedded.curriculum import build_plan
 
         tr = self.train
         self.plan, self.train_problems = build_plan(
@@ -349,7 +349,7 @@ class _Run:
         return d / "eval_step0" / f"{sha}-torch{torch.__version__}-threads{torch.get_num_threads()}"
 
     def _evaluate(self, step: int) -> dict:
-        from core.evaluation import evaluate
+        from core.eval.evaluation import evaluate
 
         ev = self.cfg["eval"]
         n, ks = self._eval_n(step)
@@ -463,7 +463,7 @@ class _Run:
 
     def _logged_summary(self) -> tuple[dict, dict]:
         """The last ``train.jsonl`` record and the last evaluation's summary, read back from the logs."""
-        from core.evaluation import read_samples, resolve_ks, summarize
+        from core.eval.evaluation import read_samples, resolve_ks, summarize
 
         lines = (self.rl.dir / "train.jsonl").read_text().splitlines()
         rec = json.loads(lines[-1]) if lines else {}

@@ -69,7 +69,7 @@ def test_missing_inputs_raise_instead_of_drawing(runs, builder):
 
 
 def test_saturated_paper_benchmark_is_replaced_by_an_informative_one(tmp_path):
-    from analysis.synthetic import SYNTH_BENCHMARKS, samples_from_counts, write_run
+    from tests.analysis.synthetic import SYNTH_BENCHMARKS, samples_from_counts, write_run
 
     # n = 8, so Pass@8 (the largest admissible k) is the share of problems with a correct sample:
     # synth_1 two solved problems of 2 (100%, saturated); synth_3 3 of 4 (75%); the rest 1 of 2 (50%:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from analysis.load import load_runs, parse_run_name
-from analysis.synthetic import samples_from_counts, write_run
+from tests.analysis.synthetic import samples_from_counts, write_run
 
 from .conftest import one_problem_runs, train_lines
 

@@ -1,4 +1,4 @@
-"""Multi-node runs (core/ray_cluster.py): SLURM node lists, the role of each task, port blocks, the
+"""Multi-node runs (core/verl/ray_cluster.py): SLURM node lists, the role of each task, port blocks, the
 ``ray start`` commands, layout checks and the verl settings of ``backend.nnodes > 1``. No SLURM or
 Ray cluster needed; tests/verl_e2e/test_two_nodes.py runs the real engine on two Ray nodes."""
 
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from core import ray_cluster as rc
+from core.verl import ray_cluster as rc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def test_impossible_layouts_are_named():
 def test_layout_agrees_with_verls_validate_config():
     """verl's own validate_config on the composed config: refuses 3 x 8 GPUs for the paper batch, as we do."""
     from tests.cluster.conftest import make_cfg
-    from core import verl_backend
+    from core.verl import backend as verl_backend
     from methods import ConfigError
 
     cfg = make_cfg()
@@ -200,9 +200,9 @@ def test_multinode_settings_leave_resources_to_ray_start(monkeypatch):
     """Connecting to a running cluster, Ray refuses num_cpus/num_gpus: CPU mode's one-node values go to
     each node's ``ray start`` instead."""
     from tests.cluster.conftest import make_cfg
-    from core import verl_backend
+    from core.verl import backend as verl_backend
 
-    monkeypatch.setattr("core.verl_cpu.cuda_available", lambda: False)
+    monkeypatch.setattr("core.verl.cpu.cuda_available", lambda: False)
     cfg = make_cfg()
     cfg.backend.device = "cpu"
     one = verl_backend.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t"), val_files=[],
@@ -249,7 +249,7 @@ def test_node_group_stop_ends_every_process_it_started(tmp_path):
 
 
 def test_describe_prints_each_nodes_ray_start(monkeypatch):
-    """``python -m core.ray_cluster`` inside an allocation: hosts, roles and commands from the node list."""
+    """``python -m core.verl.ray_cluster`` inside an allocation: hosts, roles and commands from the node list."""
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr(rc, "node_ip", lambda host=None: {"gpu01": "10.0.0.1", "gpu02": "10.0.0.2"}[host])
     monkeypatch.setattr(rc, "port_free", lambda p, host="": True)
@@ -264,10 +264,10 @@ def test_describe_prints_each_nodes_ray_start(monkeypatch):
 
 
 def test_training_sees_the_job_cluster_and_the_head_stops_after(monkeypatch, tmp_path):
-    """core.verl_backend._ray_cluster: node 0 starts the head, main_ppo's environment gets RAY_ADDRESS and the
+    """core.verl.backend._ray_cluster: node 0 starts the head, main_ppo's environment gets RAY_ADDRESS and the
     job's token while training, the head is stopped and the environment restored afterwards (also on error)."""
     from tests.cluster.conftest import make_cfg
-    from core import verl_backend
+    from core.verl import backend as verl_backend
 
     calls = []
 
@@ -305,7 +305,7 @@ def test_training_sees_the_job_cluster_and_the_head_stops_after(monkeypatch, tmp
 
 def test_an_external_cluster_must_have_the_nodes(monkeypatch, tmp_path):
     from tests.cluster.conftest import make_cfg
-    from core import verl_backend
+    from core.verl import backend as verl_backend
 
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.9:6379")
     monkeypatch.setattr(rc, "alive_nodes", lambda address, *a, **k: [{"NodeID": "a"}])

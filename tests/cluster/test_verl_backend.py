@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from methods import REGISTRY, ConfigError, build_method
 from tests.cluster.conftest import VERL_MODELS, make_cfg
 
-vb = pytest.importorskip("core.verl_backend")
+vb = pytest.importorskip("core.verl.backend")
 
 #: SENT Table X, per model: epochs (5 for 1.5B, 3 for 7B and 14B)
 TABLE_X_EPOCHS = {"r1_distill_qwen_1p5b": 5, "qwen2p5_math_7b": 3, "qwen3_14b": 3}
@@ -56,7 +56,7 @@ def test_dry_run_plan_every_method_and_model(method, model, tmp_path):
     # entropy with grad in every update: chunked and recomputed in the backward (no full [tokens, V] copy)
     assert a.entropy_from_logits_with_chunking is True and a.entropy_checkpointing is True
     assert a.entropy_from_logits_chunk_size == 512
-    assert a.policy_loss._target_ == "core.verl_plugin.HarnessPolicyLossConfig"
+    assert a.policy_loss._target_ == "core.verl.plugin.HarnessPolicyLossConfig"
     assert a.policy_loss.loss_mode == "harness"  # never verl's 'vanilla' by accident
     assert a.policy_loss.method == method
     assert OmegaConf.to_container(a.policy_loss.params) == {k: getattr(m.params, k) for k in a.policy_loss.params}
@@ -64,9 +64,9 @@ def test_dry_run_plan_every_method_and_model(method, model, tmp_path):
     assert v.trainer.v1.trainer_mode == "harness" and v.trainer.use_v1 is True
     # plugin in every Ray worker, and our reward function
     env = v.ray_kwargs.ray_init.runtime_env.env_vars
-    assert env.VERL_USE_EXTERNAL_MODULES == "core.verl_plugin"
+    assert env.VERL_USE_EXTERNAL_MODULES == "core.verl.plugin"
     assert str(vb.REPO_ROOT) in env.PYTHONPATH.split(":")
-    assert Path(v.reward.custom_reward_function.path).name == "verl_reward.py"
+    assert Path(v.reward.custom_reward_function.path).name == "reward.py"
     assert "file" in v.trainer.logger
     assert "hf_model" in a.checkpoint.save_contents  # evaluation and stage chaining load HF weights
 
@@ -79,8 +79,8 @@ def test_dry_run_prints_config_and_commands_and_writes_nothing(tmp_path):
         assert vb.run(cfg, run_dir=tmp_path / "run") is None
     text = out.getvalue()
     assert "python -m verl.trainer.main_ppo" in text.replace(vb.sys.executable, "python")
-    assert "VERL_USE_EXTERNAL_MODULES=core.verl_plugin" in text
-    assert "-m core.evaluate" in text and "--n 32" in text and "--max-new-tokens 8000" in text
+    assert "VERL_USE_EXTERNAL_MODULES=core.verl.plugin" in text
+    assert "-m core.eval" in text and "--n 32" in text and "--max-new-tokens 8000" in text
     assert "--k 1,8,16,32" in text and "tensor_parallel_size=4" in text
     assert "trainer_mode: harness" in text
     assert list(tmp_path.iterdir()) == []  # a dry run writes nothing
@@ -150,7 +150,7 @@ def test_bad_method_hyperparameter_is_a_clear_error(tmp_path):
 
 
 def test_batch_scope_plans_on_verl(tmp_path):
-    """scope=batch runs in the harness trainer (core/verl_hooks.py; tested on the real engine in tests/verl_e2e)."""
+    """scope=batch runs in the harness trainer (core/verl/hooks.py; tested on the real engine in tests/verl_e2e)."""
     cfg = make_cfg(method="mask", runs_root=str(tmp_path))
     cfg.method.scope = "batch"
     v = vb.plan(cfg, tmp_path / "run", dry_run=True)[0].config

@@ -9,13 +9,13 @@ import pytest
 from methods import ConfigError
 from tests.cluster.conftest import make_cfg
 
-vb = pytest.importorskip("core.verl_backend")
+vb = pytest.importorskip("core.verl.backend")
 SAMPLE = Path(__file__).resolve().parents[1] / "eval" / "data" / "lcb_sample.jsonl"
 
 
 @pytest.fixture
 def fresh_lcb():
-    from core import benchmarks
+    from core.eval import benchmarks
 
     benchmarks._LOADED.pop("livecodebench", None)
     yield

@@ -10,15 +10,15 @@ import pytest
 
 from tests.cluster.conftest import make_cfg
 
-verl_data = pytest.importorskip("core.verl_data")
-verl_metrics = pytest.importorskip("core.verl_metrics")
+verl_data = pytest.importorskip("core.verl.data")
+verl_metrics = pytest.importorskip("core.verl.metrics")
 
 
 # ---------------------------------------------------------------- data -------------------------
 
 def test_benchmark_to_verl_parquet(tmp_path):
-    from core.benchmarks import load_benchmark
-    from core.prompts import PAPER_TEMPLATE
+    from core.eval.benchmarks import load_benchmark
+    from core.eval.prompts import PAPER_TEMPLATE
 
     path = verl_data.dataset_file("aime24", tmp_path, split="test")
     rows = verl_data.read_rows(path)
@@ -60,7 +60,7 @@ def test_verl_reads_our_parquet(tmp_path):
 
 
 def test_stage_files_hold_the_curriculum_order(tmp_path):
-    from core.benchmarks import load_benchmark
+    from core.eval.benchmarks import load_benchmark
     from core.curriculum import order_and_split
 
     ids = [p.id for p in load_benchmark("dapo_math_17k")]
@@ -79,7 +79,7 @@ def test_stage_files_hold_the_curriculum_order(tmp_path):
 # ---------------------------------------------------------------- reward -----------------------
 
 def test_reward_is_the_graders_binary_correctness():
-    from core.verl_reward import compute_score
+    from core.verl.reward import compute_score
 
     ok = compute_score("aime24", "so the answer is \\boxed{\\frac{1}{2}}", "0.5", extra_info={})
     bad = compute_score("aime24", "the answer is \\boxed{3}", "0.5", extra_info={})
@@ -92,7 +92,7 @@ def test_reward_from_a_worker_thread():
     """verl calls the reward from an executor thread (math-verify's alarm needs the main thread)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from core.verl_reward import compute_score
+    from core.verl.reward import compute_score
 
     with ThreadPoolExecutor(2) as ex:
         got = list(ex.map(lambda a: compute_score("x", f"\\boxed{{{a}}}", "42")["score"], ["42", "41"]))
@@ -181,9 +181,9 @@ with open(out / "aime24.jsonl", "a") as f:
 
 
 def test_run_flow_resume_stages_convert_evaluate(tmp_path, monkeypatch):
-    """The orchestration with stand-ins for main_ppo and core.evaluate: two curriculum stages, a crash
+    """The orchestration with stand-ins for main_ppo and core.eval.cli: two curriculum stages, a crash
     in stage 1 after its step-2 checkpoint, a relaunch that resumes, then evaluation and DONE."""
-    vb = pytest.importorskip("core.verl_backend")
+    vb = pytest.importorskip("core.verl.backend")
     pytest.importorskip("core.runlog")  # the shared run-log writer (embedded-backend issue)
     (tmp_path / "main_ppo.py").write_text(FAKE_MAIN_PPO)
     (tmp_path / "evaluate.py").write_text(FAKE_EVAL)
@@ -194,7 +194,7 @@ def test_run_flow_resume_stages_convert_evaluate(tmp_path, monkeypatch):
                         + real_eval(cfg, m, out, step)[3:])
     monkeypatch.setattr(vb, "_require_gpu_stack", lambda: None)
     scores = tmp_path / "se.jsonl"
-    from core.benchmarks import load_benchmark
+    from core.eval.benchmarks import load_benchmark
 
     scores.write_text("".join(json.dumps({"id": p.id, "semantic_entropy": i % 7}) + "\n"
                               for i, p in enumerate(load_benchmark("dapo_math_17k"))))

@@ -79,7 +79,7 @@ def test_synth_grader_equivalence():
 
 
 def test_math_verify_equivalence():
-    from core.grading import MathVerifyGrader
+    from core.eval.grading import MathVerifyGrader
 
     eq = grader_equivalence(MathVerifyGrader())
     assert eq("\\frac{1}{2}", "0.5")

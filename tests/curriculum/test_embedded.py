@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from core import curriculum as C  # noqa: E402
-from core.curriculum_embedded import build_plan, prompt_items, training_set  # noqa: E402
+from core.embedded.curriculum import build_plan, prompt_items, training_set  # noqa: E402
 from core.embedded import task  # noqa: E402
 
 

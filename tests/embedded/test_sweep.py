@@ -208,8 +208,8 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_embedded_generator_loads_a_checkpoint(grid):
-    """``make_generator("embedded", model_path=...)`` (what ``python -m core.evaluate`` uses)."""
-    from core.generation import make_generator
+    """``make_generator("embedded", model_path=...)`` (what ``python -m core.eval`` uses)."""
+    from core.eval.generation import make_generator
 
     gen = make_generator("embedded", model_path=str(grid[0] / "method=grpo,preset=smoke,seed=0/checkpoints/last.pt"))
     out = gen.generate(["1+2+3\n", "4+5+6\n"], 3, max_new_tokens=8, temperature=1.0, top_p=1.0, seed=0)

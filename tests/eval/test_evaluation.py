@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from analysis.metrics import mean_pass_at_k
-from core.benchmarks import load_benchmark
-from core.evaluation import (
+from core.metrics import mean_pass_at_k
+from core.eval.benchmarks import load_benchmark
+from core.eval.evaluation import (
     DEFAULT_K,
     RECORD_KEYS,
     evaluate,
@@ -18,8 +18,8 @@ from core.evaluation import (
     summarize,
     write_records,
 )
-from core.generation import Generation
-from core.prompts import build_prompt
+from core.eval.generation import Generation
+from core.eval.prompts import build_prompt
 
 
 class FakeGenerator:

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from core import grading
-from core.benchmarks import PAPER_BENCHMARKS, load_benchmark
-from core.grading import (
+from core.eval import grading
+from core.eval.benchmarks import PAPER_BENCHMARKS, load_benchmark
+from core.eval.grading import (
     MAX_ANSWER_CHARS,
     Grade,
     Grader,

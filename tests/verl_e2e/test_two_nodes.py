@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import ray_cluster
+from core.verl import ray_cluster
 from tests.verl_e2e.procs import Launch, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from core.benchmarks import DATA_DIR, Problem, load_benchmark
+from core.eval.benchmarks import DATA_DIR, Problem, load_benchmark
 
 __all__ = ["rows_for", "write_parquet", "dataset_file", "write_stage_files", "read_rows", "COLUMNS",
            "FORMAT_VERSION"]
@@ -35,7 +35,7 @@ COLUMNS = ("data_source", "prompt", "ability", "reward_model", "extra_info")
 
 
 def _template() -> str:
-    from core.prompts import PAPER_TEMPLATE
+    from core.eval.prompts import PAPER_TEMPLATE
 
     return PAPER_TEMPLATE
 

@@ -6,15 +6,15 @@ a CPU in minutes with rewards that are sometimes 1 (``model=tiny_hf data=synth b
   ``Qwen2ForCausalLM``) saved with ``save_pretrained`` next to a ``PreTrainedTokenizerFast`` that
   tokenises exactly as ``core.embedded.task.TOKENIZER`` (one token per character, ``\\boxed{`` as one
   token, ``<pad> <s> </s>``), and a chat template that turns the paper's user message
-  (``core.prompts.build_prompt``: the question, then the instruction on the next line) into the
-  embedded prompt ``<s>`` + question + newline. verl (training prompts), ``core.evaluate`` and the
+  (``core.eval.prompts.build_prompt``: the question, then the instruction on the next line) into the
+  embedded prompt ``<s>`` + question + newline. verl (training prompts), ``core.eval.cli`` and the
   curriculum's vLLM scoring then all condition the model exactly as the embedded backend does.
   Cached under ``<cache_root>/hf/<base model key>-<format>`` (atomic rename).
 * ``synth_train`` -- a registered benchmark of :data:`TRAIN_SIZE` training problems (levels
   :data:`TRAIN_LEVELS`, never a held-out question), graded by the ``synth`` grader, the verl
   backend's training set for ``data=synth``.
 
-Registration imports neither torch nor transformers (``core.benchmarks.PLUGIN_MODULES`` imports this).
+Registration imports neither torch nor transformers (``core.eval.benchmarks.PLUGIN_MODULES`` imports this).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ CHAT_TEMPLATE = "{{ bos_token }}{{ messages[-1]['content'].split('\\n')[0] }}{{ 
 
 def train_problems():
     """The ``synth_train`` problems (fixed; drawn from their own random stream)."""
-    from core.benchmarks import Problem
+    from core.eval.benchmarks import Problem
     from core.embedded import task
 
     rng = task._stream_rng("synth-verl-train", task.TASK_VERSION)
@@ -55,7 +55,7 @@ def train_problems():
 
 def register() -> None:
     """Register ``synth_train`` (idempotent)."""
-    from core import benchmarks as B
+    from core.eval import benchmarks as B
     from core.embedded import task
 
     task.register()  # the synth grader

@@ -15,7 +15,7 @@ number or a parse/verify timeout all grade as incorrect.
 
 Timeouts. math-verify bounds each ``parse`` and ``verify`` call with ``signal.alarm``, which only
 works in the main thread. :class:`MathVerifyGrader` uses it there; called from any other thread
-it hands the (answer, gold) pair to a worker subprocess (``python -m core.grading --worker``,
+it hands the (answer, gold) pair to a worker subprocess (``python -m core.eval.grading --worker``,
 whose main thread can use signals) and waits at most ``3 * timeout_s + 10`` seconds, killing and
 restarting the worker if it hangs. :meth:`MathVerifyGrader.grade_many` can also spread a batch
 over several such workers.
@@ -54,7 +54,7 @@ __all__ = [
     "register_grader",
 ]
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MAX_ANSWER_CHARS = 1000
 """An extracted answer longer than this is graded incorrect without parsing (and stored cut to
@@ -352,7 +352,7 @@ def _small_numbers_differ(gold, pred) -> bool:
 
 
 class _Worker:
-    """A grading subprocess (``python -m core.grading --worker``) verifying pairs in order.
+    """A grading subprocess (``python -m core.eval.grading --worker``) verifying pairs in order.
 
     A subprocess rather than multiprocessing: it works from any thread, never re-imports the
     caller's ``__main__`` (spawn does), and its main thread can use math-verify's signal timeout.
@@ -360,7 +360,7 @@ class _Worker:
     ``[answer, gold, timeout_s]`` in, one line ``1`` or ``0`` out, in order.
     """
 
-    COMMAND = (sys.executable, "-m", "core.grading", "--worker")
+    COMMAND = (sys.executable, "-m", "core.eval.grading", "--worker")
     STARTUP_S = 60.0  # extra time before the first answer: importing sympy + math-verify
     SLACK_S = 10.0  # beyond the 3 * timeout_s that parse + parse + verify may take
 
@@ -403,7 +403,7 @@ class _Worker:
 
 
 def _serve_worker() -> None:
-    """The worker's loop (``python -m core.grading --worker``); exits when stdin closes."""
+    """The worker's loop (``python -m core.eval.grading --worker``); exits when stdin closes."""
     import logging
 
     import math_verify  # noqa: F401 - import before saying ready

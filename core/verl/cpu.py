@@ -5,7 +5,7 @@ needs, in two layers:
 
 * :func:`install_process_patches` -- the process-wide patches every verl process needs on CPU (the
   driver, each Ray worker, vLLM's engine process). The verl backend's CPU mode (``backend.device=cpu``,
-  or ``auto`` on a machine without CUDA; :mod:`core.verl_backend`) sets ``SENT_HARNESS_VERL_CPU=1`` and
+  or ``auto`` on a machine without CUDA; :mod:`core.verl.backend`) sets ``SENT_HARNESS_VERL_CPU=1`` and
   puts this module first in ``VERL_USE_EXTERNAL_MODULES``, which verl imports in every process that
   imports verl; importing it with that variable set installs the patches. They are:
 
@@ -58,7 +58,7 @@ CPU_ENGINE = {"strategy": "fsdp2", "use_torch_compile": False,
 CPU_MODEL_OVERRIDES = {"attn_implementation": "sdpa"}
 
 #: The verl settings of CPU mode (dotted ppo_trainer key -> value; a leading "+" adds a key verl's
-#: packaged YAML does not have). Applied by core.verl_backend after the paper/method settings and
+#: packaged YAML does not have). Applied by core.verl.backend after the paper/method settings and
 #: before backend.overrides. Measured on 2 cores (docs/cluster.md): every value here is needed or
 #: avoids a hang/crash, none changes the algorithm.
 CPU_SETTINGS: dict[str, Any] = {
@@ -260,7 +260,7 @@ def enable_cpu_training() -> None:
     Raises ``RuntimeError`` where CUDA is available, so these stand-ins never reach a GPU run.
     """
     if cuda_available():
-        raise RuntimeError("core.verl_cpu.enable_cpu_training() is for CPU-only machines (tests/CI); CUDA is "
+        raise RuntimeError("core.verl.cpu.enable_cpu_training() is for CPU-only machines (tests/CI); CUDA is "
                            "available here, so let verl use its own platform and do not call it.")
     if _UNDO:
         return

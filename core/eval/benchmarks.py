@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.grading import Grader, _unknown, get_grader
+from core.eval.grading import Grader, _unknown, get_grader
 
 __all__ = [
     "DATA_DIR",
@@ -31,7 +31,7 @@ __all__ = [
     "register_benchmark",
 ]
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 """The repository's ``data/`` folder, resolved from this file so any working directory works."""
 
 PAPER_BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "olympiadbench", "minerva")
@@ -39,7 +39,7 @@ PAPER_BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "olympiadbench", "mi
 # Modules that register benchmarks, graders or generators on import. Imported (if present) the
 # first time a key is not found, so e.g. ``load_benchmark("synth_1")`` works without the caller
 # importing the embedded backend first.
-PLUGIN_MODULES = ("core.embedded", "core.code_benchmarks", "core.verl_tiny")
+PLUGIN_MODULES = ("core.embedded", "core.eval.code_benchmarks", "core.verl.tiny")
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,10 @@ def register_benchmark(
     Args:
         key: the benchmark key (``samples/<key>.jsonl`` in run logs). A duplicate raises.
         loader: returns the problems, in a fixed order; called once, on first load.
-        grader: name of the grader (``core.grading.get_grader``) that judges its answers.
+        grader: name of the grader (``core.eval.grading.get_grader``) that judges its answers.
         size: the expected number of problems; loading checks it when given.
         prompt: ``(question, tokenizer) -> prompt text`` for this benchmark; default (None): the
-            paper's math prompt, ``core.prompts.build_prompt`` (code benchmarks give their own).
+            paper's math prompt, ``core.eval.prompts.build_prompt`` (code benchmarks give their own).
     """
     if key in _REGISTRY:
         raise ValueError(f"benchmark {key!r} is already registered")
@@ -127,11 +127,11 @@ def load_benchmark(key: str) -> list[Problem]:
 
 
 def prompt_builder(key: str) -> Callable:
-    """``(question, tokenizer) -> prompt text`` of ``key``: its own, else ``core.prompts.build_prompt``."""
+    """``(question, tokenizer) -> prompt text`` of ``key``: its own, else ``core.eval.prompts.build_prompt``."""
     entry = _entry(key)
     if entry.prompt is not None:
         return entry.prompt
-    from core.prompts import build_prompt
+    from core.eval.prompts import build_prompt
 
     return build_prompt
 

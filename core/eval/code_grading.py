@@ -1,6 +1,6 @@
 """The code grader (``get_grader("code")``): run a response's program against its tests.
 
-Beside the math grader of :mod:`core.grading`, behind the same ``Grader`` protocol:
+Beside the math grader of :mod:`core.eval.grading`, behind the same ``Grader`` protocol:
 ``grade(response, gold) -> Grade(correct, answer)``, where
 
 - ``response`` is the model's text: the *last* fenced code block is the program
@@ -12,7 +12,7 @@ Beside the math grader of :mod:`core.grading`, behind the same ``Grader`` protoc
 - ``correct`` is true when every test passes; ``answer`` is the extracted program (cut to
   ``MAX_ANSWER_CHARS``), which is what the run-log records keep.
 
-Each (program, tests) pair runs in its own sandbox process (:mod:`core.code_sandbox`): a fresh
+Each (program, tests) pair runs in its own sandbox process (:mod:`core.eval.sandbox`): a fresh
 temporary working folder (removed afterwards), a new session whose whole process group is killed
 when the per-problem wall-clock limit passes, memory / CPU / process / file-size limits, an empty
 network namespace where the kernel allows it, and a per-test time limit. Grading never raises on
@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from core.grading import MAX_ANSWER_CHARS, Grade, register_grader
+from core.eval.grading import MAX_ANSWER_CHARS, Grade, register_grader
 
 __all__ = [
     "CodeGrader",
@@ -56,7 +56,7 @@ __all__ = [
     "usable_cpus",
 ]
 
-SANDBOX_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "code_sandbox.py")
+SANDBOX_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
 TEST_KINDS = ("stdin", "functional", "check")
 
 # ``` or ~~~ fences, optional language tag; the closing fence must match the opening one.

@@ -1,11 +1,11 @@
-"""What the verl backend's ``harness`` trainer (core/verl_plugin.py) adds to verl's step, on the driver,
+"""What the verl backend's ``harness`` trainer (core/verl/plugin.py) adds to verl's step, on the driver,
 between the advantage computation and the actor update, from the rollout batch in TransferQueue:
 
 * :func:`token_stats_record` -- the per-token diagnostics every method logs on the embedded backend
   (``token_stats.jsonl``, docs/runlog.md): the rollout-entropy histogram, the Cov(log pi, A)
   histogram for covariance methods, and at chosen steps the decoded 80% lowest / 20% highest entropy
   tokens (Fig. 8). Same bins and rules as core/embedded/trainer.py. Each (re)start of a stage appends
-  to ``$SENT_HARNESS_TOKEN_STATS_PATH`` (verl global steps); core/verl_backend.py merges them.
+  to ``$SENT_HARNESS_TOKEN_STATS_PATH`` (verl global steps); core/verl/backend.py merges them.
 * :func:`batch_selection` -- ``scope='batch'``: a method's token selection computed once over the
   whole rollout batch from rollout-time tensors (``core.loss.precompute_selection``, as the embedded
   backend does), stored in the batch as ``sel_<name>`` fields that every micro-batch's loss call reads.

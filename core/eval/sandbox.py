@@ -1,6 +1,6 @@
 """The process that runs one candidate program against its tests (the code grader's sandbox).
 
-Started by :mod:`core.code_grading` as ``python -I core/code_sandbox.py`` in a fresh temporary
+Started by :mod:`core.eval.code_grading` as ``python -I core/eval/sandbox.py`` in a fresh temporary
 working folder, in a new session (its own process group, killed whole on timeout). It reads one job
 (JSON) from stdin, applies the limits below to itself, runs the tests one after another and stops at
 the first failure, then writes one result line, prefixed by the job's nonce, to its original stdout.

@@ -1,12 +1,12 @@
 """The evaluation loop: generate, grade, write ``samples/<benchmark>.jsonl``, summarise.
 
 Both backends call :func:`evaluate` (the embedded trainer with its CPU generator, the verl path
-and ``python -m core.evaluate`` with vLLM), so every run log holds the same per-sample records
+and ``python -m core.eval`` with vLLM), so every run log holds the same per-sample records
 (``docs/runlog.md``)::
 
     {"eval_step": 200, "problem_id": "60", "sample": 3, "correct": true, "length": 5121, "answer": "204"}
 
-pass@k, avg@k and len@k (``analysis.metrics``) are computed from those records; the summary
+pass@k, avg@k and len@k (``core.metrics``) are computed from those records; the summary
 :func:`evaluate` returns is a convenience (what it prints and what ``DONE`` may quote), never the
 only copy. Summary values are fractions in [0, 1] (lengths in tokens).
 
@@ -20,10 +20,10 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from analysis.metrics import avg_at_k, check_k, len_at_k, mean_pass_at_k
-from core.benchmarks import grader_for, load_benchmark, prompt_builder
-from core.generation import Generation, Generator
-from core.grading import grade_all
+from core.metrics import avg_at_k, check_k, len_at_k, mean_pass_at_k
+from core.eval.benchmarks import grader_for, load_benchmark, prompt_builder
+from core.eval.generation import Generation, Generator
+from core.eval.grading import grade_all
 
 __all__ = [
     "DEFAULT_K",
@@ -77,8 +77,8 @@ def evaluate(
     """Evaluate ``generator`` on ``benchmarks`` and write ``run_dir/samples/<benchmark>.jsonl``.
 
     Args:
-        generator: any :class:`core.generation.Generator`.
-        benchmarks: benchmark keys (``core.benchmarks.benchmark_keys()``), evaluated in order.
+        generator: any :class:`core.eval.generation.Generator`.
+        benchmarks: benchmark keys (``core.eval.benchmarks.benchmark_keys()``), evaluated in order.
         run_dir: the run directory; records go to ``run_dir/samples/<benchmark>.jsonl``. Records
             of the same ``eval_step`` already there (a resumed run) are replaced, not duplicated.
         eval_step: the optimizer step of the evaluated policy (0 = before training).
@@ -87,7 +87,7 @@ def evaluate(
         k: the ks to summarise (see :func:`resolve_ks`).
         limit: evaluate only the first ``limit`` problems of each benchmark.
         prompt_fn: question -> prompt text, for every benchmark; default: each benchmark's prompt
-            (``core.benchmarks.prompt_builder``: the paper's math prompt, or a code benchmark's own)
+            (``core.eval.benchmarks.prompt_builder``: the paper's math prompt, or a code benchmark's own)
             with the generator's ``tokenizer`` attribute if it has one (chat template), else plain text.
         progress: show a tqdm bar over problems.
         grade_workers: grading subprocesses (math-verify); default 1 for up to 512 samples per

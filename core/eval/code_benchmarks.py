@@ -1,8 +1,8 @@
 """Code-generation benchmarks: ``livecodebench`` (user-supplied data) and ``humaneval`` (shipped).
 
-Both are graded by the ``code`` grader (:mod:`core.code_grading`) and prompted with the prompt
+Both are graded by the ``code`` grader (:mod:`core.eval.code_grading`) and prompted with the prompt
 LiveCodeBench uses for instruction (chat) models (:func:`code_prompt`), through the model's chat
-template. ``core.benchmarks`` imports this module the first time a key is not found, so
+template. ``core.eval.benchmarks`` imports this module the first time a key is not found, so
 ``load_benchmark("livecodebench")`` works without importing it first.
 
 LiveCodeBench (Jain et al., ICLR 2025; SENT Table VIII)
@@ -38,8 +38,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.benchmarks import DATA_DIR, Problem, register_benchmark
-from core.code_grading import encode_tests
+from core.eval.benchmarks import DATA_DIR, Problem, register_benchmark
+from core.eval.code_grading import encode_tests
 
 __all__ = [
     "HUMANEVAL_FILE",

@@ -1,6 +1,6 @@
 """Evaluation-only model configs: models the paper compares against but does not train.
 
-``python -m core.evaluate --model-config KEY`` (or ``--model`` equal to a config's hub id) applies
+``python -m core.eval --model-config KEY`` (or ``--model`` equal to a config's hub id) applies
 one: its generator arguments become defaults (a ``--gen-arg`` still wins), and the output folder
 becomes a run folder of the run-log contract (``meta.json`` with ``method`` = the config's
 ``contestant`` and ``model`` = its key, ``config.yaml``, ``DONE`` when the evaluation finished), so
@@ -16,7 +16,7 @@ OpenPangu-Embedded-1B-v1.1 (SENT Table XII, [48])
 
     - custom model code (``PanguEmbedded`` architecture): ``trust_remote_code=True``;
     - the chat template is the tokenizer's own (``tokenizer_config.json``), applied by
-      ``core.prompts.build_prompt`` like every model's; we add no system prompt (the openPangu
+      ``core.eval.prompts.build_prompt`` like every model's; we add no system prompt (the openPangu
       cards report their scores "with an empty system prompt and no extra chain-of-thought
       prompt");
     - the paper's evaluation settings (Table XI: temperature 1.0, top-p 1.0, 8000 new tokens), so
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.grading import _unknown
+from core.eval.grading import _unknown
 
 __all__ = ["EVAL_MODELS", "EvalModel", "eval_model_for_id", "get_eval_model"]
 

@@ -5,12 +5,12 @@ config -- composed from the YAML files packaged with verl through Hydra's compos
 overridden key by key (:func:`verl_settings`, the one place that maps our config to verl's) -- and
 launches ``python -m verl.trainer.main_ppo`` on it. The harness loss owns every loss coefficient,
 so verl's ``entropy_coeff`` and ``kl_loss_coef`` are 0 and the method's settings travel in
-``actor.policy_loss`` (:class:`core.verl_plugin.HarnessPolicyLossConfig`); the registered v1
+``actor.policy_loss`` (:class:`core.verl.plugin.HarnessPolicyLossConfig`); the registered v1
 trainer ``harness`` installs :func:`core.loss.harness_loss` on the actor workers.
 
 One run (``run``)::
 
-    data      data/dapo_math_17k -> parquet with the paper's prompt (core/verl_data.py); the
+    data      data/dapo_math_17k -> parquet with the paper's prompt (core/verl/data.py); the
               six benchmarks -> validation parquet
     scores    curriculum=semantic_entropy: the base model's semantic entropy per prompt
               (python -m core.curriculum on vLLM, once per model; or curriculum.scores_path),
@@ -18,8 +18,8 @@ One run (``run``)::
     stages    curriculum stage k = one main_ppo launch on stage k's data; stage k+1 starts from
               stage k's last HF checkpoint (verl loads the reference from model.path, so the
               reference moves with it, as in the SENT scripts)
-    metrics   verl's file logger -> train.jsonl (core/verl_metrics.py)
-    eval      python -m core.evaluate (vLLM, SENT Table XI settings) on the saved checkpoints
+    metrics   verl's file logger -> train.jsonl (core/verl/metrics.py)
+    eval      python -m core.eval (vLLM, SENT Table XI settings) on the saved checkpoints
               -> samples/<benchmark>.jsonl
     DONE      written last
 
@@ -52,16 +52,16 @@ from methods import ConfigError, build_method
 __all__ = ["VERL_MODELS", "PAPER", "check", "method_of", "verl_settings", "compose_verl_config",
            "validate_verl_config", "plan", "run", "StagePlan", "launch_command", "REPO_ROOT"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PLUGIN_MODULE = "core.verl_plugin"
-REWARD_FILE = REPO_ROOT / "core" / "verl_reward.py"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_MODULE = "core.verl.plugin"
+REWARD_FILE = REPO_ROOT / "core" / "verl" / "reward.py"
 
 #: the paper's models on the verl backend (``sweeps/model/<name>.yaml``)
 VERL_MODELS = ("r1_distill_qwen_1p5b", "qwen2p5_math_7b", "qwen3_14b")
-#: test models: the embedded base model exported as a HF folder (core/verl_tiny.py), for CPU runs of
+#: test models: the embedded base model exported as a HF folder (core/verl/tiny.py), for CPU runs of
 #: the real engine (tests/verl_e2e)
 TEST_MODELS = ("tiny_hf",)
-#: training data per data= choice on the verl backend (a core.benchmarks key)
+#: training data per data= choice on the verl backend (a core.eval.benchmarks key)
 TRAIN_DATA = {"dapo_math_17k": "dapo_math_17k", "synth": "synth_train"}
 
 #: SENT Table X shared training settings (per-model epochs live in sweeps/model/*.yaml)
@@ -128,7 +128,7 @@ def check(cfg: DictConfig) -> None:
             problems.append(f"backend.{key}={v!r} must be a positive integer")
     if all(isinstance(_sel(cfg, f"backend.{k}"), int) and _sel(cfg, f"backend.{k}") > 0
            for k in ("n_gpus_per_node", "nnodes")):
-        from core.ray_cluster import layout_problems  # nodes x GPUs vs the model's layout (backend.nnodes > 1 too)
+        from core.verl.ray_cluster import layout_problems  # nodes x GPUs vs the model's layout (backend.nnodes > 1 too)
 
         cpu = str(_sel(cfg, "backend.device", "auto")) == "cpu"  # CPU mode: one fake GPU per node (CPU_SETTINGS)
         problems += layout_problems(
@@ -146,7 +146,7 @@ def check(cfg: DictConfig) -> None:
         problems += _context_problems(cfg)
     for key in _sel(cfg, "backend.eval_benchmarks", None) or []:  # e.g. livecodebench: user-supplied data
         try:
-            from core.benchmarks import load_benchmark
+            from core.eval.benchmarks import load_benchmark
 
             load_benchmark(str(key))
         except (KeyError, ValueError, OSError) as e:
@@ -304,7 +304,7 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
             "VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE,
             "PYTHONPATH": _pythonpath(),
             "VERL_FILE_LOGGER_PATH": str(logger_path),
-            # token_stats.jsonl of this attempt (core/verl_hooks.py; merged by _convert_all)
+            # token_stats.jsonl of this attempt (core/verl/hooks.py; merged by _convert_all)
             "SENT_HARNESS_TOKEN_STATS_PATH": str(logger_path.with_name(
                 logger_path.name.replace("verl_metrics.", "token_stats."))),
             "SENT_HARNESS_TOKEN_SETS_EVERY": str(int(_sel(cfg, "backend.save_freq", 50))),
@@ -315,18 +315,18 @@ def verl_settings(cfg: DictConfig, *, run_name: str, sweep_name: str, train_file
                 "SENT_HARNESS_TOKEN_STATS_PATH", "SENT_HARNESS_TOKEN_SETS_EVERY")},
         },
     }
-    if device(cfg) == "cpu":  # one block (core.verl_cpu.CPU_SETTINGS); backend.overrides still win
-        from core.verl_cpu import CPU_ENV, CPU_SETTINGS
+    if device(cfg) == "cpu":  # one block (core.verl.cpu.CPU_SETTINGS); backend.overrides still win
+        from core.verl.cpu import CPU_ENV, CPU_SETTINGS
 
         s.update(CPU_SETTINGS)
         s["ray_kwargs.ray_init.runtime_env.env_vars"].update(
-            {**CPU_ENV, "VERL_USE_EXTERNAL_MODULES": f"core.verl_cpu,{PLUGIN_MODULE}"})
+            {**CPU_ENV, "VERL_USE_EXTERNAL_MODULES": f"core.verl.cpu,{PLUGIN_MODULE}"})
     # Ray must not claim the whole node inside a SLURM allocation (verl: "use a fixed number with SLURM")
     ray_cpus = _sel(cfg, "backend.ray_num_cpus") or os.environ.get("SLURM_CPUS_PER_TASK")
     if ray_cpus:
         s["ray_kwargs.ray_init.num_cpus"] = int(ray_cpus)
     if int(_sel(cfg, "backend.nnodes", 1) or 1) > 1:
-        # the job's Ray cluster (core/ray_cluster.py) already exists: main_ppo connects to it through
+        # the job's Ray cluster (core/verl/ray_cluster.py) already exists: main_ppo connects to it through
         # RAY_ADDRESS, and Ray refuses resource arguments when connecting; each node's resources go to
         # its own `ray start` (node_resources)
         s.pop("+ray_kwargs.ray_init.num_gpus", None)
@@ -352,7 +352,7 @@ def paper_setting(cfg: DictConfig, verl_key: str) -> Any:
 
 
 def device(cfg: DictConfig) -> str:
-    """``backend.device``: ``cuda`` or ``cpu`` (core/verl_cpu.py). ``auto`` is resolved at launch
+    """``backend.device``: ``cuda`` or ``cpu`` (core/verl/cpu.py). ``auto`` is resolved at launch
     (:func:`resolve_device`: cpu when no CUDA device is present); unresolved (a dry run, a plan) it
     means cuda, so a dry run shows the cluster config on any machine (``backend.device=cpu`` shows
     the CPU one)."""
@@ -360,7 +360,7 @@ def device(cfg: DictConfig) -> str:
     if want not in ("auto", "cuda", "cpu"):
         raise ConfigError(f"backend.device={want!r}; use auto, cuda or cpu")
     if want == "cpu":
-        from core.verl_cpu import cuda_available
+        from core.verl.cpu import cuda_available
 
         if cuda_available():
             raise ConfigError("backend.device=cpu on a machine with CUDA: the CPU patches never run next to a "
@@ -372,7 +372,7 @@ def resolve_device(cfg: DictConfig) -> str:
     """Resolve ``backend.device=auto`` for this machine (written into ``cfg``, so config.yaml records it)."""
     from omegaconf import open_dict
 
-    from core.verl_cpu import cuda_available
+    from core.verl.cpu import cuda_available
 
     if str(_sel(cfg, "backend.device", "auto") or "auto") == "auto":
         with open_dict(cfg):
@@ -457,7 +457,7 @@ def validate_verl_config(vcfg: DictConfig):
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import omega_conf_to_dataclass, validate_config
 
-    import core.verl_plugin  # noqa: F401  (registers the loss mode and the 'harness' trainer)
+    import core.verl.plugin  # noqa: F401  (registers the loss mode and the 'harness' trainer)
     from core.loss import validate_actor_config
     from verl.trainer.ppo.v1 import get_trainer_cls
     from verl.utils.import_utils import load_extern_object
@@ -583,7 +583,7 @@ def curriculum_stages(cfg: DictConfig, *, dry_run: bool):
     ``curriculum.scores_path``), ordered by ascending semantic entropy and split into stages with the
     embedded backend's rule (``core.curriculum.order_and_split``); each stage becomes one parquet file.
     """
-    from core.verl_data import dataset_file, write_stage_files
+    from core.verl.data import dataset_file, write_stage_files
 
     name = _sel(cfg, "curriculum.name", "none") or "none"
     stages = int(_sel(cfg, "curriculum.stages", 1) or 1)
@@ -626,8 +626,8 @@ def plan(cfg: DictConfig, run_dir: Path, *, dry_run: bool, upto: int | None = No
             "curriculum.reset_reference=false (keep the original reference model in later stages) is not "
             "supported: verl 0.9.1 builds the reference from actor_rollout_ref.model.path, which stage k+1 sets "
             "to stage k's checkpoint (what the SENT scripts did). Use reset_reference=true.")
-    from core.benchmarks import PAPER_BENCHMARKS
-    from core.verl_data import dataset_file
+    from core.eval.benchmarks import PAPER_BENCHMARKS
+    from core.verl.data import dataset_file
 
     train_files = curriculum_stages(cfg, dry_run=dry_run)[0]
     val_keys = list(_sel(cfg, "backend.val_benchmarks", None) or PAPER_BENCHMARKS)
@@ -686,7 +686,7 @@ def launch_env(sp: StagePlan) -> dict[str, str]:
 def _cpu_env(cfg: DictConfig) -> dict[str, str]:
     if device(cfg) != "cpu":
         return {}
-    from core.verl_cpu import CPU_ENV, CPU_EVAL_ENV
+    from core.verl.cpu import CPU_ENV, CPU_EVAL_ENV
 
     return {**CPU_ENV, **CPU_EVAL_ENV}
 
@@ -695,7 +695,7 @@ def _gen_args(cfg: DictConfig) -> dict[str, Any]:
     """vLLM engine arguments of the evaluation and the scoring: CPU mode's, then ``model.verl.eval_gen_args``."""
     out: dict[str, Any] = {}
     if device(cfg) == "cpu":
-        from core.verl_cpu import CPU_EVAL_GEN_ARGS
+        from core.verl.cpu import CPU_EVAL_GEN_ARGS
 
         out.update(CPU_EVAL_GEN_ARGS)
     out.update(_sel(cfg, "model.verl.eval_gen_args", None) or {})
@@ -703,9 +703,9 @@ def _gen_args(cfg: DictConfig) -> dict[str, Any]:
 
 
 def eval_command(cfg: DictConfig, model_path: str, out: Path, eval_step: int | str) -> list[str]:
-    """``python -m core.evaluate`` on one checkpoint with ``cfg.eval`` (:func:`set_eval_config`)."""
+    """``python -m core.eval`` on one checkpoint with ``cfg.eval`` (:func:`set_eval_config`)."""
     e = cfg.eval
-    cmd = [sys.executable, "-m", "core.evaluate", "--model", model_path, "--backend", "vllm",
+    cmd = [sys.executable, "-m", "core.eval", "--model", model_path, "--backend", "vllm",
            "--benchmarks", ",".join(e.benchmarks), "--n", str(e.n), "--k", ",".join(map(str, e.k)),
            "--max-new-tokens", str(e.max_new_tokens), "--temperature", str(e.temperature),
            "--top-p", str(e.top_p), "--seed", str(int(_sel(cfg, "seed", 0))), "--eval-step", str(eval_step),
@@ -759,7 +759,7 @@ def print_dry_run(cfg: DictConfig, run_dir: Path, plans: list[StagePlan], file=N
         print(_shell(scoring_command(cfg), eval_env(cfg), REPO_ROOT), file=file)
     if int(_sel(cfg, "backend.nnodes", 1) or 1) > 1:
         print(f"\n# backend.nnodes={_sel(cfg, 'backend.nnodes')}: main_ppo runs on the first node of the job with "
-              "RAY_ADDRESS=<head>:<port> (core/ray_cluster.py starts the Ray head there and a Ray worker on every "
+              "RAY_ADDRESS=<head>:<port> (core/verl/ray_cluster.py starts the Ray head there and a Ray worker on every "
               "other node, resources per node: " + json.dumps(node_resources(cfg)) + ")", file=file)
     last = plans[-1]
     print("\n# evaluation (after training; each evaluated checkpoint, SENT Table XI):", file=file)
@@ -784,8 +784,8 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
     print(f"[verl] device: {resolve_device(cfg)} (backend.device={asked})", flush=True)
     _require_gpu_stack()
     nnodes = int(_sel(cfg, "backend.nnodes", 1) or 1)
-    if nnodes > 1:  # one run over several nodes: this task's part in the job's Ray cluster (core/ray_cluster.py)
-        from core import ray_cluster
+    if nnodes > 1:  # one run over several nodes: this task's part in the job's Ray cluster (core/verl/ray_cluster.py)
+        from core.verl import ray_cluster
 
         r = ray_cluster.role(nnodes)
         print(f"[verl] backend.nnodes={nnodes}: {r.kind} (node {r.node_rank})", flush=True)
@@ -813,10 +813,10 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
 def node_resources(cfg: DictConfig) -> dict[str, int | None]:
     """What each node of a multi-node run gives its ``ray start``: ``backend.ray_num_cpus`` (else the
     task's ``SLURM_CPUS_PER_TASK``, else Ray's count) and ``backend.n_gpus_per_node`` GPUs (CPU mode: its
-    one fake GPU and 16 CPUs, as core.verl_cpu.CPU_SETTINGS gives a one-node run)."""
+    one fake GPU and 16 CPUs, as core.verl.cpu.CPU_SETTINGS gives a one-node run)."""
     cpus = _sel(cfg, "backend.ray_num_cpus") or os.environ.get("SLURM_CPUS_PER_TASK")
     if device(cfg) == "cpu":
-        from core.verl_cpu import CPU_SETTINGS
+        from core.verl.cpu import CPU_SETTINGS
 
         return {"num_cpus": int(cpus or CPU_SETTINGS["ray_kwargs.ray_init.num_cpus"]),
                 "num_gpus": int(CPU_SETTINGS["+ray_kwargs.ray_init.num_gpus"])}
@@ -835,7 +835,7 @@ class _ray_cluster:
         nnodes = int(_sel(self.cfg, "backend.nnodes", 1) or 1)
         if nnodes < 2:
             return None
-        from core import ray_cluster
+        from core.verl import ray_cluster
 
         r = ray_cluster.role(nnodes)
         env = {}
@@ -865,13 +865,13 @@ class _ray_cluster:
 
 
 def resolve_model_path(cfg: DictConfig, *, build: bool) -> None:
-    """``model=tiny_hf`` with an empty ``model.path``: the exported embedded base model (core/verl_tiny.py;
+    """``model=tiny_hf`` with an empty ``model.path``: the exported embedded base model (core/verl/tiny.py;
     exported once, cached; ``build=False`` only names the folder)."""
     if _sel(cfg, "model.name") != "tiny_hf" or _sel(cfg, "model.path"):
         return
     from omegaconf import open_dict
 
-    from core import verl_tiny
+    from core.verl import tiny as verl_tiny
     from core.embedded.model import ModelSpec
 
     spec = ModelSpec.from_cfg(_sel(cfg, "model"))
@@ -891,7 +891,7 @@ def set_eval_config(cfg: DictConfig) -> None:
     if set_here:
         raise ConfigError(f"{', '.join(set_here)}: with backend=verl the evaluation is set by backend.eval_benchmarks, "
                           "backend.eval_n, backend.eval_max_new_tokens and backend.eval_every")
-    from core.benchmarks import PAPER_BENCHMARKS
+    from core.eval.benchmarks import PAPER_BENCHMARKS
 
     n = int(_sel(cfg, "backend.eval_n", PAPER_EVAL["n"]))
     node = {"benchmarks": list(_sel(cfg, "backend.eval_benchmarks", None) or PAPER_BENCHMARKS), "n": n,
@@ -938,7 +938,7 @@ def _stage_dirs(run_dir: Path) -> list[Path]:
 
 def _convert_all(cfg: DictConfig, run_dir: Path) -> None:
     """All stages' verl logs -> ``train.jsonl`` (rewritten atomically; idempotent)."""
-    from core.verl_metrics import convert_files, write_jsonl_atomic
+    from core.verl.metrics import convert_files, write_jsonl_atomic
 
     rows = []
     for d in _stage_dirs(run_dir):
@@ -951,7 +951,7 @@ def _convert_all(cfg: DictConfig, run_dir: Path) -> None:
 
 
 def _token_stats_rows(run_dir: Path) -> list[dict]:
-    """Every stage's ``token_stats.<attempt>.jsonl`` (core/verl_hooks.py): global steps, the stage, and
+    """Every stage's ``token_stats.<attempt>.jsonl`` (core/verl/hooks.py): global steps, the stage, and
     for a step logged by several attempts the last attempt's record (as for train.jsonl)."""
     rows = []
     for d in _stage_dirs(run_dir):

@@ -1,4 +1,4 @@
-"""verl reward function: the harness grader (``core.grading``) as ``reward.custom_reward_function``.
+"""verl reward function: the harness grader (``core.eval.grading``) as ``reward.custom_reward_function``.
 
 verl loads this file by path (``reward.custom_reward_function.path``) in its reward workers and
 calls ``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)`` once per
@@ -14,22 +14,22 @@ import os
 import sys
 
 # verl imports this file by path: make the repository importable even if PYTHONPATH was not set
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from core.grading import get_grader  # noqa: E402
+from core.eval.grading import get_grader  # noqa: E402
 
 __all__ = ["compute_score", "GRADER", "grader_name"]
 
-#: the grader of the training set and of the six math benchmarks (core.benchmarks registers them so)
+#: the grader of the training set and of the six math benchmarks (core.eval.benchmarks registers them so)
 GRADER = "math_verify"
 
 
 def grader_name(data_source: str) -> str:
-    """The grader registered for ``data_source`` (a core.benchmarks key; ``synth_train`` -> synth), else
+    """The grader registered for ``data_source`` (a core.eval.benchmarks key; ``synth_train`` -> synth), else
     :data:`GRADER`."""
-    from core.benchmarks import benchmark_keys, grader_for
+    from core.eval.benchmarks import benchmark_keys, grader_for
 
     return grader_for(data_source).name if data_source in benchmark_keys() else GRADER
 

@@ -5,7 +5,7 @@ forms that cluster inside the job that holds the run's N nodes and tears it down
 
 With ``hydra/launcher=slurm`` a run with ``backend.nnodes=N`` is one SLURM job of N nodes and one task
 per node (``sweeps/hydra/launcher/slurm.yaml``: ``nodes: ${backend.nnodes}``); submitit starts the same
-Hydra job in each task and :func:`core.verl_backend.run` asks :func:`role` what this task is:
+Hydra job in each task and :func:`core.verl.backend.run` asks :func:`role` what this task is:
 
 * node 0 (``SLURM_NODEID=0``) is the **head**: it starts ``ray start --head --block`` on a port block
   chosen from the job id (:func:`choose_ports`: two runs sharing a node get different blocks, and a
@@ -542,7 +542,7 @@ def layout_problems(*, nnodes: int, n_gpus_per_node: int, rollout_tp: int, train
 
 def describe(nnodes: int | None = None, env: Mapping[str, str] | None = None, *, num_cpus: int | None = None,
              num_gpus: int | None = None) -> str:
-    """What a multi-node run would start in this SLURM allocation (``python -m core.ray_cluster``):
+    """What a multi-node run would start in this SLURM allocation (``python -m core.verl.ray_cluster``):
     the job's hosts, each node's role and ``ray start`` command (port blocks as chosen now, on this node)."""
     env = os.environ if env is None else env
     hosts = job_hostnames(env)
@@ -574,4 +574,4 @@ if __name__ == "__main__":  # inside an allocation (sbatch/salloc -N N): what ba
     try:
         print(describe(num_cpus=a.num_cpus, num_gpus=a.num_gpus))
     except (ClusterError, ValueError) as e:
-        sys.exit(f"core.ray_cluster: {e}")
+        sys.exit(f"core.verl.ray_cluster: {e}")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from core.grading import _unknown
+from core.eval.grading import _unknown
 
 __all__ = [
     "Generation",
@@ -57,7 +57,7 @@ _GENERATORS: dict[str, Callable[..., Generator]] = {}
 def register_generator(name: str, factory: Callable[..., Generator]) -> None:
     """Register a generator factory (called with the keyword arguments of :func:`make_generator`).
 
-    Factories take at least ``model_path`` (what ``python -m core.evaluate --model`` passes).
+    Factories take at least ``model_path`` (what ``python -m core.eval --model`` passes).
     A duplicate name raises.
     """
     if name in _GENERATORS:
@@ -66,7 +66,7 @@ def register_generator(name: str, factory: Callable[..., Generator]) -> None:
 
 
 def generator_names() -> list[str]:
-    from core.benchmarks import load_plugins
+    from core.eval.benchmarks import load_plugins
 
     load_plugins()
     return sorted(_GENERATORS)
@@ -75,7 +75,7 @@ def generator_names() -> list[str]:
 def make_generator(name: str, **kwargs) -> Generator:
     """Build the generator registered as ``name`` with ``kwargs``."""
     if name not in _GENERATORS:
-        from core.benchmarks import load_plugins
+        from core.eval.benchmarks import load_plugins
 
         load_plugins()
     if name not in _GENERATORS:
@@ -111,7 +111,7 @@ def _vllm_on_cpu() -> bool:
 
 class VLLMGenerator:
     """vLLM offline generation at the paper's evaluation settings (SENT Table XI: temperature 1.0,
-    top-p 1.0, up to 8000 new tokens, n = 32; those are :func:`core.evaluation.evaluate`'s
+    top-p 1.0, up to 8000 new tokens, n = 32; those are :func:`core.eval.evaluation.evaluate`'s
     arguments, not fixed here).
 
     Args:
@@ -121,13 +121,13 @@ class VLLMGenerator:
         logprobs: also return each sample's summed log-probability (``Generation.logprob``;
             vLLM's ``cumulative_logprob``, with ``logprobs=0``). Off by default (costs time).
         **engine_kwargs: any other ``vllm.LLM`` engine argument, passed through unchanged
-            (``--gen-arg KEY=VALUE`` of ``core.evaluate`` / ``core.curriculum``).
+            (``--gen-arg KEY=VALUE`` of ``core.eval.cli`` / ``core.curriculum``).
 
     On vLLM's CPU platform, seeded requests fail inside chunked prefill (``RuntimeError: CPU
     Generator does not use offset``): unless ``max_num_batched_tokens`` is given, it is raised to
     :data:`CPU_MAX_NUM_BATCHED_TOKENS` so that no prompt is split into chunks.
 
-    Prompts are strings, typically from :func:`core.prompts.build_prompt` with
+    Prompts are strings, typically from :func:`core.eval.prompts.build_prompt` with
     ``self.tokenizer``; they are tokenised here without adding a second BOS when the chat template
     already put one. Sample i of prompt p uses the request seed ``seed + p`` so prompts do not
     share random streams.

@@ -425,9 +425,9 @@ def score_prompts(generator, prompts: Sequence[PromptItem], grader, *, m: int = 
     """Semantic entropy of every prompt (in the order given), sampling ``m`` responses each.
 
     Args:
-        generator: a :class:`core.generation.Generator` (the embedded CPU one or vLLM with log-probs).
+        generator: a :class:`core.eval.generation.Generator` (the embedded CPU one or vLLM with log-probs).
         prompts: the training prompts (unique ids).
-        grader: a :class:`core.grading.Grader` (``math_verify`` on real data, ``synth`` on the embedded task).
+        grader: a :class:`core.eval.grading.Grader` (``math_verify`` on real data, ``synth`` on the embedded task).
         m, variant, unparseable: see the module docstring.
         seed: sampling seed; batch b is generated with ``seed + <index of its first prompt>``.
         max_new_tokens, temperature, top_p: generation settings (the paper: temperature 1.0, top-p 1.0).
@@ -499,7 +499,7 @@ def _sample_records(generator, prompts: Sequence[PromptItem], grader, *, m: int,
     """Generate, grade and cluster: one record per prompt with the rule-independent cluster labels."""
     from tqdm.auto import tqdm
 
-    from core.grading import grade_all
+    from core.eval.grading import grade_all
 
     equivalent = grader_equivalence(grader)
     records: list[dict] = []
@@ -955,7 +955,7 @@ def _parser():
                     "then train with backend=verl curriculum=semantic_entropy curriculum.scores_path=se/semantic_entropy.jsonl")
     p.add_argument("--model", required=True, help="model directory / hub id (vllm) or embedded model file/dir")
     p.add_argument("--backend", default="vllm", help="generator: vllm (GPUs) or embedded (CPU); default vllm")
-    p.add_argument("--data", default="dapo_math_17k", help="training-set key (core.benchmarks); default dapo_math_17k")
+    p.add_argument("--data", default="dapo_math_17k", help="training-set key (core.eval.benchmarks); default dapo_math_17k")
     p.add_argument("--m", type=int, default=DEFAULT_M, help="samples per prompt (SENT: 8)")
     p.add_argument("--variant", default=DEFAULT_VARIANT, choices=VARIANTS)
     p.add_argument("--unparseable", default=DEFAULT_UNPARSEABLE, choices=UNPARSEABLE_RULES)
@@ -980,9 +980,9 @@ def _parser():
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from core.benchmarks import grader_for, load_benchmark
-    from core.generation import make_generator
-    from core.prompts import build_prompt
+    from core.eval.benchmarks import grader_for, load_benchmark
+    from core.eval.generation import make_generator
+    from core.eval.prompts import build_prompt
 
     _check_m(args.m)
     fractions = [float(x) for x in args.stage_fractions.split(",")] if args.stage_fractions else None

@@ -10,7 +10,7 @@ attempt's values, so ``train.jsonl`` has each step once, exactly as an uninterru
 Key mapping (verl -> contract). verl prefixes every metric the actor's loss returns with ``actor/``,
 so the harness loss's own ``train/...`` and ``method/...`` metrics arrive as ``actor/train/...``
 and ``actor/method/...`` and get their prefix back. The reward is the grader's 0/1 correctness
-(``core/verl_reward.py``), so ``train/acc`` equals ``train/reward`` by construction. Every other
+(``core/verl/reward.py``), so ``train/acc`` equals ``train/reward`` by construction. Every other
 verl metric is kept under ``verl/<its verl name>``.
 
 Steps: verl logs once per rollout batch (its "global step"); with the paper's batch 256 and
