@@ -55,6 +55,7 @@ def main() -> None:  # noqa: C901
     from omegaconf import OmegaConf
 
     from core import curriculum as C
+    from core.curriculum.entropy import _labels_with_rule
     from core.embedded.curriculum import prompt_items, training_set
     from core.embedded.generator import EmbeddedGenerator
     from core.embedded.model import ModelSpec, base_model
@@ -129,7 +130,7 @@ def main() -> None:  # noqa: C901
         se = []
         for r in records:
             ll = [L * lp / n for lp, n in zip(r["logprob"], r["num_tokens"])]
-            se.append(C.semantic_entropy(ll, C._labels_with_rule(r["labels"], "singleton")))
+            se.append(C.semantic_entropy(ll, _labels_with_rule(r["labels"], "singleton")))
         srt = sorted(se)
         print(f"  sum_logprob, {L}-token proxy: median {srt[len(srt) // 2]:.3f}, p90 {srt[int(0.9 * len(srt))]:.3f}, "
               f"below 0.05: {sum(v < 0.05 for v in se) / len(se):.2f}, in[1,1.75] {sum(1 <= v <= 1.75 for v in se) / len(se):.2f}")
