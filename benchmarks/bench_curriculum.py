@@ -81,9 +81,9 @@ def main() -> None:  # noqa: C901
     items = prompt_items(problems)
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
-        scores = C.score_prompts(EmbeddedGenerator(model=base, batch_size=2048), items, SynthGrader(), m=args.m,
-                                 variant="count", seed=0, max_new_tokens=args.max_new_tokens,
-                                 batch_size=int(cur.batch_size), model_key="bench", cache_dir=tmp, progress=False)
+        C.score_prompts(EmbeddedGenerator(model=base, batch_size=2048), items, SynthGrader(), m=args.m,
+                        variant="count", seed=0, max_new_tokens=args.max_new_tokens,
+                        batch_size=int(cur.batch_size), model_key="bench", cache_dir=tmp, progress=False)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         (samples_file,) = Path(tmp).glob("samples-*.jsonl")
         records = [json.loads(x) for x in samples_file.read_text().splitlines()[1:]]
