@@ -55,6 +55,7 @@ def main() -> None:  # noqa: C901
     from omegaconf import OmegaConf
 
     from core import curriculum as C
+    from core.curriculum.entropy import _labels_with_rule
     from core.embedded.curriculum import prompt_items, training_set
     from core.embedded.generator import EmbeddedGenerator
     from core.embedded.model import ModelSpec, base_model
@@ -80,9 +81,9 @@ def main() -> None:  # noqa: C901
     items = prompt_items(problems)
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
-        scores = C.score_prompts(EmbeddedGenerator(model=base, batch_size=2048), items, SynthGrader(), m=args.m,
-                                 variant="count", seed=0, max_new_tokens=args.max_new_tokens,
-                                 batch_size=int(cur.batch_size), model_key="bench", cache_dir=tmp, progress=False)
+        C.score_prompts(EmbeddedGenerator(model=base, batch_size=2048), items, SynthGrader(), m=args.m,
+                        variant="count", seed=0, max_new_tokens=args.max_new_tokens,
+                        batch_size=int(cur.batch_size), model_key="bench", cache_dir=tmp, progress=False)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         (samples_file,) = Path(tmp).glob("samples-*.jsonl")
         records = [json.loads(x) for x in samples_file.read_text().splitlines()[1:]]
@@ -129,7 +130,7 @@ def main() -> None:  # noqa: C901
         se = []
         for r in records:
             ll = [L * lp / n for lp, n in zip(r["logprob"], r["num_tokens"])]
-            se.append(C.semantic_entropy(ll, C._labels_with_rule(r["labels"], "singleton")))
+            se.append(C.semantic_entropy(ll, _labels_with_rule(r["labels"], "singleton")))
         srt = sorted(se)
         print(f"  sum_logprob, {L}-token proxy: median {srt[len(srt) // 2]:.3f}, p90 {srt[int(0.9 * len(srt))]:.3f}, "
               f"below 0.05: {sum(v < 0.05 for v in se) / len(se):.2f}, in[1,1.75] {sum(1 <= v <= 1.75 for v in se) / len(se):.2f}")

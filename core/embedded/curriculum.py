@@ -9,6 +9,10 @@ likely, never a held-out benchmark question. Prompt ids are ``synth_train/<index
 Scoring uses the embedded generator (batched KV-cache sampling, log-probs gathered while sampling) on the
 base (SFT) model -- SENT's "initial policy" -- and the ``synth`` grader; the cache key includes a hash of
 the base model's weights.
+
+This is where the embedded backend hands ``core.curriculum`` what it needs (its training prompts, its
+generator, its grader, a fingerprint of its weights); ``core.curriculum`` never imports ``core.embedded``.
+Imports ``core.curriculum``, ``core.config`` and ``core.embedded``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core import curriculum as C
+from core.config import select
 from core.embedded import task
 
 __all__ = ["TRAIN_PREFIX", "training_set", "prompt_items", "build_plan"]
@@ -49,12 +54,12 @@ def build_plan(cur: Any, *, base, total_steps: int, run_dir: str | Path | None, 
     drawing fresh problems. ``semantic_entropy`` scores the fixed training set with ``base`` (cached),
     orders and splits it, and writes ``run_dir/semantic_entropy.jsonl``.
     """
-    name = str(C._get(cur, "name", "none"))
+    name = str(select(cur, "name"))
     if name == "none":
         return C.CurriculumPlan.single(["<stream>"], total_steps), None
     from core.embedded.generator import EmbeddedGenerator
 
-    problems = training_set(int(C._get(cur, "train_size", 256)), int(C._get(cur, "train_seed", 0)))
+    problems = training_set(int(select(cur, "train_size")), int(select(cur, "train_seed")))
     plan = C.prepare_curriculum(
         cur, items=prompt_items(problems), total_steps=total_steps, run_dir=run_dir,
         generator_fn=lambda: EmbeddedGenerator(model=base, batch_size=batch_size), grader=task.SynthGrader(),

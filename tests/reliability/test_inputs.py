@@ -302,7 +302,7 @@ def test_analysis_out_must_not_be_a_file(tmp_path, capsys):
                                        (99.0, 8, False), (2.1, 8, False), ("NaN-ish", 8, False),
                                        (float("nan"), 8, False), (3.0, -1, True), (True, 8, False)])
 def test_se_range(se, m, ok):
-    from core.curriculum import _se_problem
+    from core.curriculum.entropy import _se_problem
 
     assert (_se_problem(se, m) is None) == ok
 
@@ -324,7 +324,8 @@ def test_scores_file_out_of_range_names_file_and_line(tmp_path, row, message):
 
 
 def test_cache_row_out_of_range_is_treated_as_corrupt(tmp_path):
-    from core.curriculum import CacheMissingError, _read_cache
+    from core.curriculum import CacheMissingError
+    from core.curriculum.scoring import _read_cache
 
     head = {"kind": "k"}
     path = tmp_path / "scores.jsonl"
