@@ -99,7 +99,7 @@ def test_overall_rule():
 def test_kendall_tau_b_matches_scipy():
     from scipy.stats import kendalltau
 
-    from analysis.claims import kendall_tau_b
+    from analysis.ranks import kendall_tau_b
 
     rng = np.random.default_rng(0)
     for _ in range(200):
