@@ -199,13 +199,14 @@ def _eval_aggregate(claim: Claim, ctx: Context) -> list[dict]:
     for p in claim.params["parts"]:
         name, a, b, direction = p["table"], p["a"], p["b"], p["direction"]
         spec = TABLES[name]
+        diff = f"{contestant_label(spec, a)} − {contestant_label(spec, b)}"
         if model is None:
-            rows.append(_untestable(claim, f"{contestant_label(spec, a)} − {contestant_label(spec, b)}", None, "no runs on the 1.5B role"))
+            rows.append(_untestable(claim, diff, None, "no runs on the 1.5B role"))
             continue
         arms, values, used = ctx.table(name, model)
         for m, k in dict.fromkeys((m, k) for m, k in used.metrics):
             cells = distinct_cells([(bk, m, k) for bk in spec.benchmarks])
-            part = f"{contestant_label(spec, a)} − {contestant_label(spec, b)}: {metric_header(m, k)}, mean over benchmarks"
+            part = f"{diff}: {metric_header(m, k)}, mean over benchmarks"
             miss = [contestant_label(spec, x) for x in (a, b) if arms.get(x) is None]
             if miss:
                 rows.append(_untestable(claim, part, model, f"no runs of {', '.join(miss)}"))

@@ -83,8 +83,8 @@ def rank_agreement(ctx: Context, reps: int = 2000, random_state: int = 0) -> lis
             names = list(mats)
             if len(names) < 3:
                 rows.append(dict(table=spec.roman, name=name, model=model_label(model),
-                                 contestants=", ".join(contestant_label(spec, c) for c in names), n=len(names), tau=np.nan,
-                                 lo=np.nan, hi=np.nan, n_seeds=0,
+                                 contestants=", ".join(contestant_label(spec, c) for c in names), n=len(names),
+                                 tau=np.nan, lo=np.nan, hi=np.nan, n_seeds=0,
                                  note=f"{NOT_TESTABLE}: fewer than 3 contestants with runs and a paper value"))
                 continue
             common = None
@@ -109,6 +109,6 @@ def rank_agreement(ctx: Context, reps: int = 2000, random_state: int = 0) -> lis
                     "cells (paper)" + (f"; {n_common} seeds: the interval is crude" if n_common < MIN_SEEDS_BOOTSTRAP
                                        else ""))
             rows.append(dict(table=spec.roman, name=name, model=model_label(model),
-                             contestants=", ".join(contestant_label(spec, c) for c in names), n=len(names), tau=tau, lo=lo,
-                             hi=hi, n_seeds=n_common, note=note))
+                             contestants=", ".join(contestant_label(spec, c) for c in names), n=len(names), tau=tau,
+                             lo=lo, hi=hi, n_seeds=n_common, note=note))
     return rows

@@ -29,8 +29,8 @@ from analysis.load import Issue, Runs
 from analysis.paper import (BENCH_LABEL, BENCHMARKS, LABEL_BENCH, TABLES, TableSpec, bench_header, load_paper_deltas,
                             load_reference, metric_header, model_label, model_title)
 from analysis.registry import register
-from analysis.render import (MARK_RULE, build_grid, contestant_label, fmt_ci, fmt_signed, grid_to_latex, grid_to_markdown,
-                             mark_best, mark_group_cols, md_simple_table)
+from analysis.render import (MARK_RULE, build_grid, contestant_label, fmt_ci, fmt_signed, grid_to_latex,
+                             grid_to_markdown, mark_best, mark_group_cols, md_simple_table)
 from analysis.select import Arm
 from analysis.stats import CONVENTION, MIN_SEEDS_BOOTSTRAP
 
