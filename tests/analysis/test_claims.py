@@ -34,7 +34,7 @@ def _parts(res, cid):
 
 
 def _verdict(res, cid):
-    line = next(l for l in res.files["claims.md"].splitlines() if l.startswith(f"| `{cid}`"))
+    line = next(ln for ln in res.files["claims.md"].splitlines() if ln.startswith(f"| `{cid}`"))
     return line.split("|")[4].strip().strip("*")
 
 
