@@ -145,7 +145,7 @@ def preflight(params: dict, job_cfgs: Sequence[DictConfig], *, check_partitions:
             problems.append(f"{gpus} GPU(s) requested (hydra.launcher.gpus_per_node/gres) for backend=embedded, "
                             "which runs on CPU; set hydra.launcher.gpus_per_node=0, or use backend=verl")
         elif backend == "verl":
-            from core.verl.backend import check
+            from core.verl.config import check
             from methods import ConfigError
 
             try:

@@ -170,23 +170,23 @@ def test_impossible_layouts_are_named():
 def test_layout_agrees_with_verls_validate_config():
     """verl's own validate_config on the composed config: refuses 3 x 8 GPUs for the paper batch, as we do."""
     from tests.cluster.conftest import make_cfg
-    from core.verl import backend as verl_backend
+    from core.verl import compose as vcomp, config as vconf
     from methods import ConfigError
 
     cfg = make_cfg()
     cfg.backend.nnodes = 3
     with pytest.raises(ConfigError, match="do not split over 24 GPUs"):
-        verl_backend.check(cfg)
-    settings = verl_backend.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t.parquet"),
-                                          val_files=[], model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
+        vconf.check(cfg)
+    settings = vconf.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t.parquet"),
+                                   val_files=[], model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
     with pytest.raises(AssertionError, match="real_train_batch_size"):
-        verl_backend.validate_verl_config(verl_backend.compose_verl_config(settings))
+        vcomp.validate_verl_config(vcomp.compose_verl_config(settings))
     cfg.backend.nnodes = 2
-    verl_backend.check(cfg)
-    settings = verl_backend.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t.parquet"),
-                                          val_files=[], model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
-    vcfg = verl_backend.compose_verl_config(settings)
-    verl_backend.validate_verl_config(vcfg)
+    vconf.check(cfg)
+    settings = vconf.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t.parquet"),
+                                   val_files=[], model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
+    vcfg = vcomp.compose_verl_config(settings)
+    vcomp.validate_verl_config(vcfg)
     assert vcfg.trainer.nnodes == 2 and vcfg.ray_kwargs.ray_init.num_cpus is None
 
 
@@ -200,17 +200,17 @@ def test_multinode_settings_leave_resources_to_ray_start(monkeypatch):
     """Connecting to a running cluster, Ray refuses num_cpus/num_gpus: CPU mode's one-node values go to
     each node's ``ray start`` instead."""
     from tests.cluster.conftest import make_cfg
-    from core.verl import backend as verl_backend
+    from core.verl import backend as verl_backend, config as vconf
 
     monkeypatch.setattr("core.verl.cpu.cuda_available", lambda: False)
     cfg = make_cfg()
     cfg.backend.device = "cpu"
-    one = verl_backend.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t"), val_files=[],
-                                     model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
+    one = vconf.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t"), val_files=[],
+                              model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
     assert one["+ray_kwargs.ray_init.num_gpus"] == 1 and one["ray_kwargs.ray_init.num_cpus"] == 16
     cfg.backend.nnodes = 2
-    two = verl_backend.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t"), val_files=[],
-                                     model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
+    two = vconf.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t"), val_files=[],
+                              model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
     assert one["+ray_kwargs.ray_init.address"] == "local"  # one node: always a fresh local cluster
     assert "+ray_kwargs.ray_init.num_gpus" not in two and two["ray_kwargs.ray_init.num_cpus"] is None
     assert "+ray_kwargs.ray_init.address" not in two  # ray.init() connects to RAY_ADDRESS (the job's cluster)

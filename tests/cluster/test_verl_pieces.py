@@ -198,10 +198,10 @@ def test_run_flow_resume_stages_convert_evaluate(tmp_path, monkeypatch):
 
     scores.write_text("".join(json.dumps({"id": p.id, "semantic_entropy": i % 7}) + "\n"
                               for i, p in enumerate(load_benchmark("dapo_math_17k"))))
-    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path / "runs"))
-    cfg.curriculum = {"name": "semantic_entropy", "stages": 2, "scores_path": str(scores)}
+    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path / "runs"), curriculum="semantic_entropy")
+    cfg.curriculum.stages, cfg.curriculum.scores_path = 2, str(scores)
     cfg.backend.save_freq = 2
-    cfg.backend.eval_every = 2
+    cfg.backend.eval.every = 2
     run_dir = tmp_path / "runs" / "test" / "method=sent"
     monkeypatch.setenv("FAKE_STEPS", "3")
     monkeypatch.setenv("FAKE_CRASH_AT", "2")
