@@ -31,7 +31,7 @@ actor config dataclass with the method, the registered trainer, the reward funct
 the config and the launch commands, on a CPU machine, without writing anything.
 
 May import every module of ``core.verl``, ``core.config``, ``core.curriculum``, ``core.runlog``; the
-multi-node Ray cluster is core/verl/ray_cluster.py.
+multi-node Ray cluster is core/verl/ray_cluster.py (roles, ports) and core/verl/ray_nodes.py (processes).
 """
 
 from __future__ import annotations
@@ -110,12 +110,12 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict | Non
     _require_gpu_stack()
     nnodes = int(select(cfg, "backend.nnodes"))
     if nnodes > 1:  # one run over several nodes: this task's part in the job's Ray cluster (core/verl/ray_cluster.py)
-        from core.verl import ray_cluster
+        from core.verl import ray_cluster, ray_nodes
 
         r = ray_cluster.role(nnodes)
         print(f"[verl] backend.nnodes={nnodes}: {r.kind} (node {r.node_rank})", flush=True)
         if r.kind == "worker":
-            ray_cluster.run_worker(r, state_dir=run_dir / "verl", **node_resources(cfg))
+            ray_nodes.run_worker(r, state_dir=run_dir / "verl", **node_resources(cfg))
             return None
     plan(cfg, run_dir, dry_run=False, upto=1)  # validate everything before writing anything
     _write_config_and_meta(cfg, run_dir)
@@ -160,17 +160,17 @@ class _ray_cluster:
         nnodes = int(select(self.cfg, "backend.nnodes"))
         if nnodes < 2:
             return None
-        from core.verl import ray_cluster
+        from core.verl import ray_cluster, ray_nodes
 
         r = ray_cluster.role(nnodes)
         env = {}
         if r.kind == "driver":
-            self.head = ray_cluster.SlurmHead(r, state_dir=self.run_dir / "verl", **node_resources(self.cfg))
+            self.head = ray_nodes.SlurmHead(r, state_dir=self.run_dir / "verl", **node_resources(self.cfg))
             address = self.head.__enter__()
             env = {**self.head.auth, "RAY_ADDRESS": address}  # main_ppo connects with the job's token
         else:
             address = r.address
-            nodes = ray_cluster.alive_nodes(address)
+            nodes = ray_nodes.alive_nodes(address)
             if len(nodes) < nnodes:
                 raise ray_cluster.ClusterError(f"backend.nnodes={nnodes} but the Ray cluster at RAY_ADDRESS={address} "
                                                f"has {len(nodes)} alive node(s)")
