@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from tests.cluster.conftest import make_cfg
 
@@ -225,5 +226,10 @@ def test_run_flow_resume_stages_convert_evaluate(tmp_path, monkeypatch):
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["backend"] == "verl" and meta["method"] == "sent" and meta["curriculum_stages"] == 2
     assert (run_dir / "config.yaml").exists()
+    # config.yaml's eval is the evaluation the run performed (backend.eval, SENT Table XI), not the embedded block
+    recorded = OmegaConf.load(run_dir / "config.yaml").eval
+    assert recorded.n == 32 and list(recorded.k) == [1, 8, 16, 32] and recorded.every == 2
+    assert recorded.max_new_tokens == 8000 and recorded.limit is None and len(recorded.benchmarks) == 6
+    assert cfg.eval.n == 4  # the composed config itself is left as composed
     # a finished run is skipped
     assert vb.run(cfg, run_dir=run_dir) == done
