@@ -270,3 +270,39 @@ def test_a_stateful_method_with_curriculum_stages_is_refused(tmp_path):
     vc.check(cfg)
     cfg.curriculum.name, cfg.curriculum.stages = "semantic_entropy", 1
     vc.check(cfg)
+
+
+# ---------------------------------------------------------------- one source for every default ------
+
+@pytest.mark.parametrize("model,offload", [("r1_distill_qwen_1p5b", False), ("qwen2p5_math_7b", True),
+                                           ("qwen3_14b", True)])
+def test_reference_offload_is_the_model_yamls(model, offload, tmp_path):
+    """model.verl.ref_param_offload comes from sweeps/model/<model>.yaml (the code has no default of its own)."""
+    v = vs.plan(make_cfg(model, runs_root=str(tmp_path)), tmp_path / "run", dry_run=True)[0].config
+    assert v.actor_rollout_ref.ref.fsdp_config.param_offload is offload
+
+
+def test_paper_settings_are_read_from_the_composed_config(tmp_path):
+    """backend.paper (SENT Table X, sweeps/backend/verl.yaml) is what verl gets; nothing else holds the values."""
+    from core.config import select
+
+    cfg = make_cfg(runs_root=str(tmp_path))
+    assert select(cfg, "backend.paper") == {"lr": 1e-6, "train_batch_size": 256, "ppo_mini_batch_size": 128,
+                                               "rollout_n": 8, "temperature": 1.0, "top_p": 1.0, "top_k": -1,
+                                               "max_response_length": 2048}
+    cfg.backend.paper.lr, cfg.backend.paper.top_k = 2e-6, 20
+    v = vs.plan(cfg, tmp_path / "run", dry_run=True)[0].config
+    assert v.actor_rollout_ref.actor.optim.lr == 2e-6 and v.actor_rollout_ref.rollout.top_k == 20
+
+
+def test_a_key_missing_from_the_config_names_it(tmp_path):
+    """No inline fallback: a config without a key the backend reads raises, naming the key."""
+    from core.config import MissingConfigKey
+
+    from omegaconf import open_dict
+
+    cfg = make_cfg(runs_root=str(tmp_path))
+    with open_dict(cfg):
+        del cfg.backend["save_freq"]
+    with pytest.raises(MissingConfigKey, match="backend.save_freq"):
+        vs.plan(cfg, tmp_path / "run", dry_run=True)
