@@ -10,7 +10,7 @@ clear message instead of as a job array of failures:
 - ``hydra.launcher.partition`` is set and names an existing partition;
 - no GPUs are requested for ``backend=embedded`` jobs (they run on CPU);
 - every ``backend=verl`` job has a valid verl-backend config (model, method, layout:
-  :func:`core.verl.backend.check`, no verl import);
+  :func:`core.verl.config.check`, no verl import);
 - nodes per run: ``backend.nnodes`` for verl (one job of N nodes; core/verl/ray_cluster.py forms the Ray
   cluster inside it), 1 for embedded; the partition has that many nodes with the GPUs asked per node;
 - finished runs (``DONE`` in their run directory) are not submitted again.
@@ -145,7 +145,7 @@ def preflight(params: dict, job_cfgs: Sequence[DictConfig], *, check_partitions:
             problems.append(f"{gpus} GPU(s) requested (hydra.launcher.gpus_per_node/gres) for backend=embedded, "
                             "which runs on CPU; set hydra.launcher.gpus_per_node=0, or use backend=verl")
         elif backend == "verl":
-            from core.verl.backend import check
+            from core.verl.config import check
             from methods import ConfigError
 
             try:

@@ -58,7 +58,7 @@ CPU_ENGINE = {"strategy": "fsdp2", "use_torch_compile": False,
 CPU_MODEL_OVERRIDES = {"attn_implementation": "sdpa"}
 
 #: The verl settings of CPU mode (dotted ppo_trainer key -> value; a leading "+" adds a key verl's
-#: packaged YAML does not have). Applied by core.verl.backend after the paper/method settings and
+#: packaged YAML does not have). Applied by core.verl.config.verl_settings after the paper/method settings and
 #: before backend.overrides. Measured on 2 cores (docs/cluster.md): every value here is needed or
 #: avoids a hang/crash, none changes the algorithm.
 CPU_SETTINGS: dict[str, Any] = {

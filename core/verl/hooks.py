@@ -34,13 +34,14 @@ def token_stats_record(step: int, *, entropy: torch.Tensor, responses: torch.Ten
                        advantages: torch.Tensor, old_log_prob: torch.Tensor, method: str,
                        decode: Callable[[int], str] | None) -> dict:
     """One ``token_stats.jsonl`` record from padded ``[B, T]`` rollout tensors (``decode=None``: no token sets)."""
-    from core.embedded.trainer import _COV_METHODS, COV_EDGES, ENTROPY_EDGES, _hist
+    from core.embedded.trainer import COV_EDGES, ENTROPY_EDGES, _hist
+    from methods import get_method_cls
     from methods.common import covariance
 
     mask = mask.to(torch.bool)
     h = entropy.float()[mask]
     rec = {"step": int(step), "entropy_hist": _hist(h, ENTROPY_EDGES)}
-    if method in _COV_METHODS:
+    if getattr(get_method_cls(method), "uses_covariance", False):  # methods.base.LossMethod attribute (issue 17)
         cov = covariance(old_log_prob.float(), advantages.float(), mask)[mask]
         rec["cov_hist"] = _hist(cov, COV_EDGES)
     if decode is not None and h.numel():

@@ -2,7 +2,7 @@
 
 Loaded in every verl process (driver and Ray workers) through the ``verl.plugins`` entry point
 declared in pyproject.toml (verl imports it when ``VERL_USE_EXTERNAL_PLUGINS=auto``) or with
-``VERL_USE_EXTERNAL_MODULES=core.verl.plugin``; both are set by ``core/verl/backend.py``. It:
+``VERL_USE_EXTERNAL_MODULES=core.verl.plugin``; both are set by ``core/verl/config.py``. It:
 
 1. defines :class:`HarnessPolicyLossConfig`, a ``PolicyLossConfig`` subclass carrying the method
    name and hyperparameters (select it with ``actor_rollout_ref.actor.policy_loss._target_=
@@ -58,7 +58,7 @@ class HarnessPolicyLossConfig(PolicyLossConfig):
 def _not_installed(*args: Any, **kwargs: Any):
     raise ConfigError(
         "verl called the 'harness' policy loss directly: the harness whole-loss function was not installed "
-        "on the actor workers. Use trainer.v1.trainer_mode=harness (core/verl/backend.py sets it), which "
+        "on the actor workers. Use trainer.v1.trainer_mode=harness (core/verl/config.py sets it), which "
         "calls set_loss_fn(core.loss.harness_loss).")
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from tests.cluster.conftest import make_cfg
 
@@ -198,10 +199,10 @@ def test_run_flow_resume_stages_convert_evaluate(tmp_path, monkeypatch):
 
     scores.write_text("".join(json.dumps({"id": p.id, "semantic_entropy": i % 7}) + "\n"
                               for i, p in enumerate(load_benchmark("dapo_math_17k"))))
-    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path / "runs"))
-    cfg.curriculum = {"name": "semantic_entropy", "stages": 2, "scores_path": str(scores)}
+    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path / "runs"), curriculum="semantic_entropy")
+    cfg.curriculum.stages, cfg.curriculum.scores_path = 2, str(scores)
     cfg.backend.save_freq = 2
-    cfg.backend.eval_every = 2
+    cfg.backend.eval.every = 2
     run_dir = tmp_path / "runs" / "test" / "method=sent"
     monkeypatch.setenv("FAKE_STEPS", "3")
     monkeypatch.setenv("FAKE_CRASH_AT", "2")
@@ -225,5 +226,10 @@ def test_run_flow_resume_stages_convert_evaluate(tmp_path, monkeypatch):
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["backend"] == "verl" and meta["method"] == "sent" and meta["curriculum_stages"] == 2
     assert (run_dir / "config.yaml").exists()
+    # config.yaml's eval is the evaluation the run performed (backend.eval, SENT Table XI), not the embedded block
+    recorded = OmegaConf.load(run_dir / "config.yaml").eval
+    assert recorded.n == 32 and list(recorded.k) == [1, 8, 16, 32] and recorded.every == 2
+    assert recorded.max_new_tokens == 8000 and recorded.limit is None and len(recorded.benchmarks) == 6
+    assert cfg.eval.n == 4  # the composed config itself is left as composed
     # a finished run is skipped
     assert vb.run(cfg, run_dir=run_dir) == done

@@ -3,7 +3,6 @@ synth_train set, and the reward's grader choice."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from core.verl import tiny as verl_tiny

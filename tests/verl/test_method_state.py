@@ -15,7 +15,7 @@ import pytest
 
 from methods import ConfigError
 
-vb = pytest.importorskip("core.verl.backend")
+vs = pytest.importorskip("core.verl.stages")
 
 
 class StubWorkerGroup:
@@ -45,7 +45,7 @@ def _planned(method: str):
     from tests.cluster.conftest import make_cfg
 
     with tempfile.TemporaryDirectory() as d:
-        return vb.plan(make_cfg("r1_distill_qwen_1p5b", method, runs_root=d), Path(d) / "run", dry_run=True)[0].config
+        return vs.plan(make_cfg("r1_distill_qwen_1p5b", method, runs_root=d), Path(d) / "run", dry_run=True)[0].config
 
 
 def _trainer(tmp_path, method: str, global_steps: int, increments=()):

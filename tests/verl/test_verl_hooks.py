@@ -7,7 +7,6 @@ import json
 import sys
 import types
 
-import pytest
 import torch
 
 from core.verl import hooks as verl_hooks
