@@ -107,8 +107,8 @@ RULES = (
     Rule("g", "core/embedded/ imports nothing from core.verl", "core/embedded", ("core.verl",)),
 )
 
-# rules broken on this branch whose fixes are on sibling branches of issue 17 (the lead removes the marks)
-PENDING = {"f": "fixed by the sibling branch"}
+# rules knowingly broken, with the reason (none: every rule holds)
+PENDING: dict[str, str] = {}
 
 
 def _rule_files(rule: Rule) -> list[Path]:
@@ -152,8 +152,6 @@ def test_reader_sees_lazy_relative_and_dynamic_imports(tmp_path):
     assert rule_c.broken_by(Import("analysis/x.py", 1, "methods.sent"))
 
 
-# core/__init__.py has no docstring yet
-@pytest.mark.xfail(strict=True, reason="fixed by the sibling branch")
 def test_core_modules_have_docstrings():
     missing = [p.relative_to(ROOT).as_posix() for p in _files("core")
                if not ast.get_docstring(ast.parse(p.read_text(encoding="utf-8")))]
@@ -161,8 +159,6 @@ def test_core_modules_have_docstrings():
                          "it may import in its docstring; missing: " + ", ".join(missing))
 
 
-# core/curriculum/__init__.py, core/eval/grading.py and core/verl/backend.py are over the cap here
-@pytest.mark.xfail(strict=True, reason="fixed by the sibling branch")
 def test_file_sizes():
     sizes = {p.relative_to(ROOT).as_posix(): sum(1 for _ in open(p, encoding="utf-8"))
              for pkg in ("core", "analysis") for p in _files(pkg)}
