@@ -21,7 +21,10 @@ a socket all grade as incorrect. What this does and does not protect against: ``
 
 :meth:`CodeGrader.grade_many` runs up to ``workers`` sandboxes at once (each is single-threaded),
 default the CPUs this process may use, so a batch fills the machine without oversubscribing it.
-Verdicts are cached by (program, tests) hash, so identical samples run once.
+Verdicts are cached by (program, tests) hash, so identical samples run once (``cachetools.LRUCache``).
+
+May import: ``core.eval.grading`` and cachetools; verl's SandboxFusion client, lazily, when a
+SandboxFusion URL is set.
 """
 
 from __future__ import annotations
