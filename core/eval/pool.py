@@ -15,6 +15,12 @@ Owns the guarantees the graders rely on when they run work in other processes:
 The deadline counts from the moment a worker takes the task, so starting a worker (importing
 sympy and math-verify: seconds) is not charged to its first task.
 
+Spawning has multiprocessing's usual cost: a worker imports the caller's main *script* (as
+``__mp_main__``, so its ``if __name__ == "__main__"`` block does not run); a ``python -m`` main
+(``core.eval``, ``pytest``) is not imported. A main that cannot be imported (a script read from
+stdin) makes the workers die at start: :meth:`DeadlinePool.run` raises, and the grader falls
+back to in-process grading with a warning.
+
 May import: pebble and the standard library. It knows nothing of grading.
 """
 
