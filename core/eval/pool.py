@@ -29,7 +29,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future, wait
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -73,17 +73,17 @@ class DeadlinePool:
         startup_deadline = time.monotonic() + STARTUP_S
         pending = set(futures)
         while pending:
-            done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=_POLL_S)  # all done, or every _POLL_S seconds
             for future in done:
                 results[index[future]] = _value(future)
-            if done or any(future.running() for future in pending):
+            if not self._started and (done or any(future.running() for future in pending)):
                 self._started = True
             if pending and not self._pool.active:  # pebble gave up: its workers die at start
                 self.close()
-                raise RuntimeError("the grading worker processes die before taking a task")
+                raise RuntimeError("the pool's worker processes die before taking a task")
             if pending and not self._started and time.monotonic() > startup_deadline:
                 self.close()
-                raise RuntimeError(f"no grading worker process started within {STARTUP_S:g} s")
+                raise RuntimeError(f"no worker process of the pool started within {STARTUP_S:g} s")
         return results
 
     def close(self) -> None:
