@@ -1,7 +1,10 @@
-"""Sample-level metrics: unbiased pass@k, avg@k and len@k.
+"""Sample-level metrics: unbiased pass@k, avg@k and len@k, the one implementation of each.
 
-Pure numpy/stdlib (no torch, no verl), shared by the evaluation code (which prints summaries) and
-the analysis (which rebuilds tables from ``samples/<benchmark>.jsonl``).
+Shared by the evaluation (``core.eval.evaluation`` summarises each evaluation with them) and the
+analysis (which rebuilds its tables from ``samples/<benchmark>.jsonl`` with them), and owned by
+neither: it lives beside them so that the analysis need not import the evaluation package, and
+the evaluation never imports ``analysis``. Pure numpy/stdlib: it imports no torch, no verl and
+nothing else of the project.
 
 For one problem with ``n`` generated samples of which ``c`` are correct, the unbiased estimator of
 pass@k (Chen et al. 2021, "Evaluating Large Language Models Trained on Code") is

@@ -3,9 +3,11 @@
 The six paper benchmarks and DAPO-Math-17k ship under the repository's ``data/`` folder (see
 ``data/PROVENANCE.md``); each is loaded from its ``*.normalized.jsonl`` file, whose rows are
 ``{"id", "problem", "answer", "source"}``. Other engineers register more benchmarks (the embedded
-CPU twins ``synth_1`` .. ``synth_6``) with :func:`register_benchmark`.
+CPU twins ``synth_1`` .. ``synth_6``) with :func:`register_benchmark`; the modules that do are
+listed in :data:`core.plugins.EVAL_PLUGINS` and imported the first time a key is not found.
 
-No torch import here (tests and analysis import this module).
+May import: ``core.eval.grading`` and ``core.plugins`` (a list of module names). No torch import
+here (tests and analysis import this module).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.eval.grading import Grader, _unknown, get_grader
+from core.plugins import EVAL_PLUGINS
 
 __all__ = [
     "DATA_DIR",
@@ -35,11 +38,6 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 """The repository's ``data/`` folder, resolved from this file so any working directory works."""
 
 PAPER_BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "olympiadbench", "minerva")
-
-# Modules that register benchmarks, graders or generators on import. Imported (if present) the
-# first time a key is not found, so e.g. ``load_benchmark("synth_1")`` works without the caller
-# importing the embedded backend first.
-PLUGIN_MODULES = ("core.embedded", "core.eval.code_benchmarks", "core.verl.tiny")
 
 
 @dataclass(frozen=True)
@@ -92,8 +90,8 @@ def _entry(key: str) -> _Entry:
 
 
 def load_plugins() -> None:
-    """Import the modules in :data:`PLUGIN_MODULES` that exist (they register on import)."""
-    for name in PLUGIN_MODULES:
+    """Import the modules of :data:`core.plugins.EVAL_PLUGINS` that exist (they register on import)."""
+    for name in EVAL_PLUGINS:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:

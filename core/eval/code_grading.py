@@ -21,7 +21,10 @@ a socket all grade as incorrect. What this does and does not protect against: ``
 
 :meth:`CodeGrader.grade_many` runs up to ``workers`` sandboxes at once (each is single-threaded),
 default the CPUs this process may use, so a batch fills the machine without oversubscribing it.
-Verdicts are cached by (program, tests) hash, so identical samples run once.
+Verdicts are cached by (program, tests) hash, so identical samples run once (``cachetools.LRUCache``).
+
+May import: ``core.eval.grading`` and cachetools; verl's SandboxFusion client, lazily, when a
+SandboxFusion URL is set.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 from core.eval.grading import MAX_ANSWER_CHARS, Grade, register_grader
 
@@ -260,8 +264,7 @@ class CodeGrader:
         self.workers = int(workers) if workers else usable_cpus()
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        self._cache: OrderedDict[str, SandboxResult] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LRUCache = LRUCache(cache_size)  # (program, tests) hash -> SandboxResult
         self._lock = threading.Lock()
         self.last_results: list[SandboxResult | None] = []  # per response of the last grade_many call
 
@@ -281,9 +284,9 @@ class CodeGrader:
             for key, code, gold in zip(keys, codes, golds):
                 if key is None or key in results or key in todo:
                     continue
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    results[key] = self._cache[key]
+                cached = self._cache.get(key)
+                if cached is not None:
+                    results[key] = cached
                 else:
                     todo[key] = (code, gold)
         n = workers if workers and workers > 1 else self.workers
@@ -295,8 +298,6 @@ class CodeGrader:
             with self._lock:
                 for key, _ in items:
                     self._cache[key] = results[key]
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
         self.last_results = [None if k is None else results[k] for k in keys]
         return [Grade(False, None) if k is None else Grade(results[k].passed, c[:MAX_ANSWER_CHARS])
                 for k, c in zip(keys, codes)]

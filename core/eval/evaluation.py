@@ -10,7 +10,7 @@ pass@k, avg@k and len@k (``core.metrics``) are computed from those records; the 
 :func:`evaluate` returns is a convenience (what it prints and what ``DONE`` may quote), never the
 only copy. Summary values are fractions in [0, 1] (lengths in tokens).
 
-No torch import here.
+May import: ``core.metrics``, ``core.runlog`` and the rest of ``core.eval``. No torch import here.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def evaluate(
     eval_step: int,
     n: int,
     max_new_tokens: int,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
+    temperature: float,
+    top_p: float,
     seed: int = 0,
     k: Sequence[int] = DEFAULT_K,
     limit: int | None = None,
@@ -83,7 +83,8 @@ def evaluate(
             of the same ``eval_step`` already there (a resumed run) are replaced, not duplicated.
         eval_step: the optimizer step of the evaluated policy (0 = before training).
         n: samples per problem (the paper: 32).
-        max_new_tokens, temperature, top_p, seed: sampling (the paper: 8000, 1.0, 1.0).
+        max_new_tokens, temperature, top_p, seed: sampling (the paper: 8000, 1.0, 1.0). No
+            defaults here: the caller's settings (the CLI's flags, a run's config) are the one source.
         k: the ks to summarise (see :func:`resolve_ks`).
         limit: evaluate only the first ``limit`` problems of each benchmark.
         prompt_fn: question -> prompt text, for every benchmark; default: each benchmark's prompt

@@ -2,10 +2,14 @@
 
 - ``"vllm"`` (:class:`VLLMGenerator`): GPUs, the paper's evaluation engine. vLLM is imported only
   when a generator is built; it comes with the ``gpu`` extra (``pip install -e .[gpu]``).
-- the embedded CPU model registers its own generator (``core.embedded``, imported on demand by
-  :func:`make_generator` the first time a name is not found).
+- the embedded CPU model registers its own generator (``core.embedded``, one of
+  :data:`core.plugins.EVAL_PLUGINS`, imported on demand by :func:`make_generator` the first time a
+  name is not found).
 
 A generator returns, for each prompt, ``n`` :class:`Generation` objects in sample order.
+
+May import: ``core.eval.grading`` (the registry error) and ``core.eval.benchmarks`` (plugin
+loading); vLLM lazily.
 """
 
 from __future__ import annotations

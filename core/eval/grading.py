@@ -1,8 +1,9 @@
-"""Answer extraction and grading (math-verify), with a grader registry.
+"""The grader registry and the math grader (math-verify).
 
 The paper grades with OpenCompass's ``MATHEvaluator`` (last ``\\boxed{}``, then answer phrases);
 we grade with math-verify (HuggingFace), the verifier verl and most RLVR work use, behind the same
-"last box, then fallbacks" extraction. See ``docs/evaluation.md`` for every rule and why.
+"last box, then fallbacks" extraction (:mod:`core.eval.answers`). See ``docs/evaluation.md`` for
+every rule and why.
 
 Pipeline of :meth:`MathVerifyGrader.grade`::
 
@@ -15,31 +16,32 @@ number or a parse/verify timeout all grade as incorrect.
 
 Timeouts. math-verify bounds each ``parse`` and ``verify`` call with ``signal.alarm``, which only
 works in the main thread. :class:`MathVerifyGrader` uses it there; called from any other thread
-it hands the (answer, gold) pair to a worker subprocess (``python -m core.eval.grading --worker``,
-whose main thread can use signals) and waits at most ``3 * timeout_s + 10`` seconds, killing and
-restarting the worker if it hangs. :meth:`MathVerifyGrader.grade_many` can also spread a batch
-over several such workers.
+it hands the (answer, gold) pairs to a worker process of :class:`core.eval.pool.DeadlinePool`
+(whose tasks run in the worker's main thread, where signals work) and waits at most
+``3 * timeout_s + SLACK_S`` seconds per pair, after which the worker is killed and replaced and the
+pair graded incorrect. :meth:`MathVerifyGrader.grade_many` can also spread a batch over several
+such workers.
 
-No torch import here: this module must stay light (analysis and tests import it).
+Owns the grader registry (``register_grader``, ``get_grader``) and the math grader; exports the
+extraction of :mod:`core.eval.answers` it grades with. May import :mod:`core.eval.answers`,
+:mod:`core.eval.pool`, cachetools, and math-verify and sympy (lazily). No torch import here:
+this module must stay light (analysis and tests import it).
 """
 
 from __future__ import annotations
 
 import atexit
 import difflib
-import json
-import os
-import re
-import select
-import subprocess
-import sys
 import threading
-import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from cachetools import LRUCache, cached
+
+from core.eval.answers import MAX_ANSWER_CHARS, extract_answer, normalize_answer
+from core.eval.pool import DeadlinePool
 
 __all__ = [
     "Grade",
@@ -53,12 +55,6 @@ __all__ = [
     "normalize_answer",
     "register_grader",
 ]
-
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-MAX_ANSWER_CHARS = 1000
-"""An extracted answer longer than this is graded incorrect without parsing (and stored cut to
-this length). The longest gold of the six benchmarks has 210 characters (a Minerva formula)."""
 
 
 @dataclass(frozen=True)
@@ -117,131 +113,6 @@ def get_grader(name: str) -> Grader:
 
 
 # ---------------------------------------------------------------------------------------------
-# Extraction
-# ---------------------------------------------------------------------------------------------
-
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
-# "The final answer is $70$.", "Answer: 70", "the answer is \(70\)": the last such phrase wins.
-_PHRASE_RE = re.compile(r"(?:final\s+answer|answer)\s*(?:is|:|=)\s*:?\s*([^\n]+)", re.IGNORECASE)
-_SENTENCE_END_RE = re.compile(r"\.(?:\s|$)")
-_WRAPPERS = (("\\(", "\\)"), ("\\[", "\\]"), ("$$", "$$"), ("$", "$"), ("**", "**"))
-
-
-def _braced(text: str, start: int) -> str | None:
-    """Content of the brace group opening at ``text[start] == '{'``; None if it never closes.
-
-    Escaped braces (``\\{``, ``\\}``) are literal characters and do not count.
-    """
-    depth = 0
-    i = start
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i]
-        i += 1
-    return None
-
-
-def _last_box(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (or ``\\boxed 5``); None if absent
-    or if the last box is unbalanced (a response cut off inside its final box)."""
-    matches = list(_BOX_RE.finditer(text))
-    if not matches:
-        return None
-    end = matches[-1].end()
-    rest = text[end:]
-    stripped = rest.lstrip()
-    if stripped.startswith("{"):
-        return _braced(text, end + len(rest) - len(stripped))
-    if rest[:1].isspace():  # "\boxed 5$": one token up to whitespace or "$"
-        token = re.match(r"[^\s$]+", stripped)
-        return token.group(0) if token else None
-    return None
-
-
-def _clean_phrase(answer: str) -> str:
-    """Trim what follows an answer phrase: the first sentence, without wrappers."""
-    answer = answer.strip()
-    end = _SENTENCE_END_RE.search(answer)
-    if end:
-        answer = answer[: end.start()]
-    answer = answer.strip().rstrip(".,;").strip().strip("*").strip()
-    changed = True
-    while changed:
-        changed = False
-        for left, right in _WRAPPERS:
-            if len(answer) >= len(left) + len(right) and answer.startswith(left) and answer.endswith(right):
-                answer = answer[len(left) : len(answer) - len(right)].strip()
-                changed = True
-    return answer
-
-
-def extract_answer(text: str | None) -> str | None:
-    """The final answer of a response, or None.
-
-    1. The content of the last ``\\boxed{}`` (or ``\\fbox{}``), braces balanced.
-    2. Otherwise the rest of the sentence after the last "final answer is", "answer is" or
-       "Answer:", stripped of ``$``, ``\\(\\)``, ``\\[\\]`` and ``**`` wrappers.
-    3. Otherwise None (the response is graded incorrect). There is deliberately no
-       "last number in the text" fallback: a rambling or truncated response is not an answer.
-    """
-    if not isinstance(text, str) or not text.strip():
-        return None
-    boxed = _last_box(text)
-    if boxed is not None:
-        boxed = boxed.strip()
-        return boxed or None
-    phrases = list(_PHRASE_RE.finditer(text))
-    if phrases:
-        answer = _clean_phrase(phrases[-1].group(1))
-        return answer or None
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Normalisation (applied to gold and prediction alike)
-# ---------------------------------------------------------------------------------------------
-
-# Python e-notation, "3.83e35" / "1e-5" / "2.7778E-6", not part of a word or a longer number.
-_E_NOTATION_RE = re.compile(r"(?<![\w.\\])(\d+(?:\.\d*)?|\.\d+)[eE]([+-]?)(\d+)(?![\w.])")
-_NUMPY_RE = re.compile(r"\bnp\.([A-Za-z]+)")  # np.arcsin(10/13) -> \arcsin(10/13)
-_DOT_SLASH_RE = re.compile(r"(\d)\.(?=\s*/)")  # -1./3 -> -1/3
-_PERCENT_RE = re.compile(r"\\?%")
-_DOLLAR_RE = re.compile(r"(?<!\\)\$")  # math-mode $, not the currency sign \$
-
-
-def _e_notation(match: re.Match) -> str:
-    mantissa, sign, exponent = match.groups()
-    exponent = exponent.lstrip("0") or "0"
-    return f"{mantissa}\\times 10^{{{'-' if sign == '-' else ''}{exponent}}}"
-
-
-def normalize_answer(answer: str) -> str:
-    """Rewrite forms math-verify misreads, on gold and prediction alike.
-
-    - Python e-notation (58 Minerva golds): math-verify reads ``3.83e35`` as 3.83*E*35 (Euler's
-      number), so ``XeY`` becomes ``X\\times 10^{Y}``.
-    - numpy names and ``1./3`` (3 Minerva golds): ``np.arcsin`` -> ``\\arcsin``, ``-1./3`` -> ``-1/3``.
-    - math-mode ``$`` signs are dropped (OlympiadBench golds are ``$...$``-wrapped); the
-      currency sign ``\$`` stays (math-verify reads ``\$18.90`` as 18.90).
-    - percent signs are dropped, as OpenCompass and the Qwen2.5-Math harness do: math-verify
-      cannot parse ``\boxed{10\%}`` at all, and MATH500 answers "By what percent ...?" with
-      ``10``. So ``10\%`` equals ``10`` (and not ``0.1``).
-    """
-    answer = _PERCENT_RE.sub("", _DOLLAR_RE.sub("", answer)).strip()
-    answer = _NUMPY_RE.sub(r"\\\1", answer)
-    answer = _DOT_SLASH_RE.sub(r"\1", answer)
-    return _E_NOTATION_RE.sub(_e_notation, answer)
-
-
-# ---------------------------------------------------------------------------------------------
 # math-verify
 # ---------------------------------------------------------------------------------------------
 
@@ -259,52 +130,11 @@ def _parse(latex: str, timeout_s: int | None) -> list:
         return []
 
 
-class _LRU:
-    """A small thread-safe LRU map."""
-
-    def __init__(self, maxsize: int):
-        self.maxsize = maxsize
-        self._data: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key):
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                self.hits += 1
-                return self._data[key]
-            self.misses += 1
-            return None
-
-    def put(self, key, value) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-            self.hits = self.misses = 0
-
-
-_PARSES = _LRU(8192)  # normalised answer or gold -> math-verify parse
-
-
+@cached(LRUCache(8192), key=lambda latex, timeout_s: latex, lock=threading.Lock())
 def _parsed(latex: str, timeout_s: int | None) -> list:
-    """math-verify's parse of ``latex`` (cached: a gold is graded n times per evaluation, and a
-    common wrong answer comes back across problems)."""
-    parsed = _PARSES.get(latex)
-    if parsed is None:
-        parsed = _parse(latex, timeout_s)
-        _PARSES.put(latex, parsed)
-    return parsed
+    """math-verify's parse of ``latex`` (cached per normalised answer or gold: a gold is graded n
+    times per evaluation, and a common wrong answer comes back across problems)."""
+    return _parse(latex, timeout_s)
 
 
 def _verify_normalized(answer: str, gold: str, timeout_s: int | None) -> bool:
@@ -351,145 +181,18 @@ def _small_numbers_differ(gold, pred) -> bool:
     return 0 < scale < SMALL_NUMBER and abs(a - b) > SMALL_NUMBER_REL_TOL * scale
 
 
-class _Worker:
-    """A grading subprocess (``python -m core.eval.grading --worker``) verifying pairs in order.
-
-    A subprocess rather than multiprocessing: it works from any thread, never re-imports the
-    caller's ``__main__`` (spawn does), and its main thread can use math-verify's signal timeout.
-    Protocol: the worker prints ``ready`` once imported; then for each JSON line
-    ``[answer, gold, timeout_s]`` in, one line ``1`` or ``0`` out, in order.
-    """
-
-    COMMAND = (sys.executable, "-m", "core.eval.grading", "--worker")
-    STARTUP_S = 60.0  # extra time before the first answer: importing sympy + math-verify
-    SLACK_S = 10.0  # beyond the 3 * timeout_s that parse + parse + verify may take
-
-    def __init__(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO_ROOT, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen(
-            list(self.COMMAND),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        self.fd = self.proc.stdout.fileno()
-        self.ready = False
-        self._buffer = b""
-
-    def send(self, pair: tuple[str, str], timeout_s: int) -> None:
-        """Queue one pair; its verdict comes back as one line, in order."""
-        self.proc.stdin.write((json.dumps([pair[0], pair[1], timeout_s]) + "\n").encode())
-        self.proc.stdin.flush()
-
-    def read_lines(self) -> list[str] | None:
-        """The complete lines now available (call when select says readable); None at EOF."""
-        data = os.read(self.fd, 65536)
-        if not data:
-            return None
-        self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
-        return [line.decode().strip() for line in lines]
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+SLACK_S = 10.0
+"""Seconds a worker process may take for one pair beyond the ``3 * timeout_s`` that parse + parse +
+verify may take; past that it is killed (:mod:`core.eval.pool`) and the pair graded incorrect."""
 
 
-def _serve_worker() -> None:
-    """The worker's loop (``python -m core.eval.grading --worker``); exits when stdin closes."""
+def _worker_init() -> None:
+    """Run once in each grading worker process: import math-verify, quiet its logger."""
     import logging
 
-    import math_verify  # noqa: F401 - import before saying ready
+    import math_verify  # noqa: F401 - imported at start, not inside the first pair's deadline
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    protocol, sys.stdout = sys.stdout, sys.stderr  # stray prints must not break the protocol
-    protocol.write("ready\n")
-    protocol.flush()
-    for line in sys.stdin:
-        answer, gold, timeout_s = json.loads(line)
-        protocol.write("1\n" if _verify_normalized(answer, gold, timeout_s) else "0\n")
-        protocol.flush()
-
-
-def _run_in_workers(pairs: Sequence[tuple[str, str]], workers: list[_Worker], timeout_s: int) -> list[bool]:
-    """Verify ``pairs`` on ``workers``, up to :data:`_PIPELINE` pairs queued per worker (answers
-    come back in order, so a worker never waits for the parent to be scheduled).
-
-    A worker that dies or hangs past its deadline while on a pair is killed and replaced (in
-    place in ``workers``); that pair grades as incorrect and the pairs queued behind it are
-    retried. A worker that dies before saying ``ready`` is replaced and its pairs retried; after
-    3 such deaths this raises RuntimeError (workers cannot start here).
-    """
-    results: list[bool] = [False] * len(pairs)
-    todo = list(range(len(pairs)))[::-1]  # pop() from the end: in order
-    queued: list[list[int]] = [[] for _ in workers]  # per worker slot: pair indices sent, in order
-    deadline: list[float] = [0.0] * len(workers)  # for the head of queued[slot]
-    stillborn = 0
-
-    def replace(slot: int, head_failed: bool) -> None:
-        nonlocal stillborn
-        if not workers[slot].ready:
-            stillborn += 1
-            if stillborn > 3:
-                raise RuntimeError("math-verify grading workers die before starting")
-            head_failed = False  # it never started: not the pair's fault
-        pending = queued[slot][1:] if head_failed else queued[slot]
-        todo.extend(reversed(pending))  # retried first
-        queued[slot] = []
-        workers[slot].kill()
-        workers[slot] = _Worker()
-
-    def limit(slot: int) -> float:
-        startup = 0.0 if workers[slot].ready else _Worker.STARTUP_S
-        return time.monotonic() + 3 * timeout_s + _Worker.SLACK_S + startup
-
-    while todo or any(queued):
-        for slot, worker in enumerate(workers):
-            while todo and len(queued[slot]) < _PIPELINE:
-                idx = todo.pop()
-                try:
-                    worker.send(pairs[idx], timeout_s)
-                except OSError:  # died: replace it, retry its pairs
-                    todo.append(idx)
-                    replace(slot, head_failed=False)
-                    break
-                if not queued[slot]:
-                    deadline[slot] = limit(slot)
-                queued[slot].append(idx)
-        busy = [slot for slot in range(len(workers)) if queued[slot]]
-        if not busy:
-            continue
-        by_fd = {workers[slot].fd: slot for slot in busy}
-        wait = max(0.0, min(deadline[slot] for slot in busy) - time.monotonic())
-        readable, _, _ = select.select(list(by_fd), [], [], wait)
-        for fd in readable:
-            slot = by_fd[fd]
-            worker = workers[slot]
-            lines = worker.read_lines()
-            if lines is None:  # died: the head pair killed it (e.g. out of memory) unless never ready
-                replace(slot, head_failed=True)
-                continue
-            for line in lines:
-                if line == "ready":
-                    worker.ready = True
-                elif queued[slot]:
-                    results[queued[slot].pop(0)] = line == "1"
-                    deadline[slot] = limit(slot)
-        now = time.monotonic()
-        for slot in busy:
-            if queued[slot] and now > deadline[slot]:  # hung, e.g. in C code the alarm cannot stop
-                replace(slot, head_failed=True)
-    return results
-
-
-_PIPELINE = 8  # pairs queued per worker; at most ~1.3 kB each, far below a pipe's 64 kB buffer
 
 
 def _in_main_thread() -> bool:
@@ -505,9 +208,10 @@ class MathVerifyGrader:
             grades as incorrect, and is cached as such.
         cache_size: entries of the (normalised answer, normalised gold) -> verdict cache.
 
-    In the main thread grading runs in-process. In any other thread it runs in one persistent
-    worker subprocess (started on first use, about 1-2 s), where the signal timeout works, with
-    an outer deadline of ``3 * timeout_s + 10`` s after which the worker is killed and restarted.
+    In the main thread grading runs in-process. In any other thread it runs in a persistent
+    worker process (:class:`core.eval.pool.DeadlinePool`, started on first use, about 1-2 s),
+    where the signal timeout works, with an outer deadline of ``3 * timeout_s + SLACK_S`` s after
+    which the worker is killed and replaced.
     """
 
     name = "math_verify"
@@ -516,9 +220,12 @@ class MathVerifyGrader:
         if int(timeout_s) != timeout_s or timeout_s < 1:
             raise ValueError(f"timeout_s must be an integer >= 1 (signal.alarm), got {timeout_s}")
         self.timeout_s = int(timeout_s)
-        self._cache = _LRU(cache_size)
-        self._workers: list[_Worker] = []
-        self._workers_lock = threading.Lock()  # one batch at a time uses the workers
+        self._cache: LRUCache = LRUCache(cache_size)
+        self._cache_lock = threading.Lock()
+        self._hits = self._misses = 0
+        self._pool: DeadlinePool | None = None
+        self._pool_lock = threading.Lock()  # one batch at a time uses the pool
+        self._atexit = False
 
     # -- public ----------------------------------------------------------------------------
     def grade(self, response: str, gold: str) -> Grade:
@@ -528,8 +235,9 @@ class MathVerifyGrader:
         """Grade ``responses[i]`` against ``golds[i]``, with the same verdicts as :meth:`grade`.
 
         With ``workers > 1`` the distinct uncached (answer, gold) pairs are spread over that many
-        worker subprocesses (kept for later calls until :meth:`close`); worth it from a few
-        hundred pairs. Otherwise they are verified in-process (main thread) or in one worker.
+        worker processes (kept for later calls with the same ``workers`` until :meth:`close`);
+        worth it from a few hundred pairs. Otherwise they are verified in-process (main thread)
+        or in one worker.
         """
         if len(responses) != len(golds):
             raise ValueError(f"{len(responses)} responses but {len(golds)} golds")
@@ -538,15 +246,16 @@ class MathVerifyGrader:
         verdicts: dict[tuple[str, str], bool] = {}
         todo = []
         for key in dict.fromkeys(k for k in keys if k is not None):
-            cached = self._cache.get(key)
-            if cached is not None:
-                verdicts[key] = cached
+            cached_verdict = self._cache_get(key)
+            if cached_verdict is not None:
+                verdicts[key] = cached_verdict
             elif len(key[0]) > MAX_ANSWER_CHARS:
                 verdicts[key] = False
             else:
                 todo.append(key)
         for key, verdict in zip(todo, self._verify_pairs(todo, workers)):
-            self._cache.put(key, verdict)
+            with self._cache_lock:
+                self._cache[key] = verdict
             verdicts[key] = verdict
         return [
             Grade(False, None) if key is None else Grade(verdicts[key], _stored(answer))
@@ -554,44 +263,58 @@ class MathVerifyGrader:
         ]
 
     def cache_info(self) -> dict[str, int]:
-        return {"hits": self._cache.hits, "misses": self._cache.misses, "size": len(self._cache)}
+        return {"hits": self._hits, "misses": self._misses, "size": len(self._cache)}
 
     def cache_clear(self) -> None:
-        self._cache.clear()
-        _PARSES.clear()
+        with self._cache_lock:
+            self._cache.clear()
+            self._hits = self._misses = 0
+        _parsed.cache_clear()
 
     def close(self) -> None:
-        """Stop the worker subprocesses, if any were started (also run at exit)."""
-        with self._workers_lock:
-            for worker in self._workers:
-                worker.kill()
-            self._workers = []
+        """Stop the worker processes, if any were started (also run at exit)."""
+        with self._pool_lock:
+            self._close_pool()
 
     # -- internals ---------------------------------------------------------------------------
     @staticmethod
     def _key(answer: str, gold: str) -> tuple[str, str]:
         return normalize_answer(answer), normalize_answer(gold)
 
+    def _cache_get(self, key: tuple[str, str]) -> bool | None:
+        with self._cache_lock:
+            verdict = self._cache.get(key)
+            if verdict is None:
+                self._misses += 1
+            else:
+                self._hits += 1
+            return verdict
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
     def _verify_pairs(self, pairs: list[tuple[str, str]], workers: int) -> list[bool]:
         if not pairs:
             return []
         if workers <= 1 and _in_main_thread():
             return [_verify_normalized(a, g, self.timeout_s) for a, g in pairs]
-        wanted = max(1, min(workers, len(pairs)))
-        with self._workers_lock:
+        size = max(1, workers)
+        with self._pool_lock:
             try:
-                if not self._workers:
-                    atexit.register(self.close)
-                while len(self._workers) < wanted:
-                    self._workers.append(_Worker())
-                active = self._workers[:wanted]
-                verdicts = _run_in_workers(pairs, active, self.timeout_s)
-                self._workers[:wanted] = active  # dead workers were replaced
-                return verdicts
-            except (OSError, RuntimeError) as exc:  # no subprocess possible here
-                for worker in self._workers:
-                    worker.kill()
-                self._workers = []
+                if self._pool is not None and self._pool.workers != size:
+                    self._close_pool()
+                if self._pool is None:
+                    if not self._atexit:
+                        atexit.register(self.close)
+                        self._atexit = True
+                    self._pool = DeadlinePool(size, initializer=_worker_init)
+                verdicts = self._pool.run(_verify_normalized, [(a, g, self.timeout_s) for a, g in pairs],
+                                          deadline_s=3 * self.timeout_s + SLACK_S)
+                return [v is True for v in verdicts]  # None: killed at the deadline or died
+            except (OSError, RuntimeError) as exc:  # no worker process possible here
+                self._close_pool()
                 warnings.warn(f"math-verify grading workers unavailable ({exc}); grading in-process", stacklevel=2)
         timeout_s = self.timeout_s if _in_main_thread() else None  # signals: main thread only
         return [_verify_normalized(a, g, timeout_s) for a, g in pairs]
@@ -613,7 +336,3 @@ def _stored(answer: str) -> str:
 
 
 register_grader("math_verify", MathVerifyGrader)
-
-
-if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
-    _serve_worker()

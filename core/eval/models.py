@@ -22,6 +22,8 @@ OpenPangu-Embedded-1B-v1.1 (SENT Table XII, [48])
     - the paper's evaluation settings (Table XI: temperature 1.0, top-p 1.0, 8000 new tokens), so
       its Avg@16 is comparable with SENT's column: the card's own sampling settings are not used;
     - context: 32k tokens natively (the card), so ``max_model_len=32768``.
+
+May import: ``core.eval.grading`` (the registry error).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 SENT evaluates with OpenCompass (``eval/opencompass/configs/datasets/*``) and the prompt
 ``{question}\\nPlease reason step by step, and put your final answer within \\boxed{}.``, sent as
 the user turn of the model's chat template (OpenCompass applies the template of chat models).
+
+May import: the standard library only.
 """
 
 from __future__ import annotations

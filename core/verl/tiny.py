@@ -14,7 +14,7 @@ a CPU in minutes with rewards that are sometimes 1 (``model=tiny_hf data=synth b
   :data:`TRAIN_LEVELS`, never a held-out question), graded by the ``synth`` grader, the verl
   backend's training set for ``data=synth``.
 
-Registration imports neither torch nor transformers (``core.eval.benchmarks.PLUGIN_MODULES`` imports this).
+Registration imports neither torch nor transformers (``core.plugins.EVAL_PLUGINS`` lists this).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from core.eval.prompts import build_prompt
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "lcb_sample.jsonl"
 ROOT = Path(__file__).resolve().parents[2]
+SAMPLING = {"temperature": 1.0, "top_p": 1.0}  # the paper's (Table XI); evaluate() has no defaults
 
 
 def rows():
@@ -208,7 +209,7 @@ def test_evaluate_livecodebench_records_and_metrics(tmp_path, monkeypatch):
     try:
         gen = ScriptedCodeGenerator()
         n = 4
-        summary = evaluate(gen, ["livecodebench"], run_dir=tmp_path, eval_step=7, n=n, max_new_tokens=100,
+        summary = evaluate(gen, ["livecodebench"], run_dir=tmp_path, eval_step=7, n=n, max_new_tokens=100, **SAMPLING,
                            k=(1, 2, 4), progress=False)
     finally:
         benchmarks._LOADED.pop("livecodebench", None)
