@@ -84,14 +84,20 @@ def len_at_k(lengths_per_problem: Iterable[Sequence[float]], k: int) -> float:
     return float(np.mean(means))
 
 
-def pass_at_k_curve(n, c, ks: Sequence[int]) -> np.ndarray:
+def pass_at_k_curve(n, c, ks: Sequence[int], *, inadmissible: str = "raise") -> np.ndarray:
     """Unbiased pass@k for many problems and several k at once (vectorised over problems).
 
     ``n`` and ``c`` are equal-length integer arrays (samples and correct samples per problem);
     returns a float array of shape [len(ks), num_problems]. Uses the running product
     C(n-c, k) / C(n, k) = prod_{j<k} (n-c-j) / (n-j): one multiply per k up to max(ks), so every
     k is exact to float rounding. Once j reaches n-c the factor is 0 and stays 0 (pass@k = 1).
+
+    A k larger than a problem's n has no unbiased estimate: ``inadmissible="raise"`` refuses it
+    (``check_k``), ``"nan"`` returns NaN for that problem and k (the analysis, whose runs may mix
+    evaluations of different n, decides what to do with it).
     """
+    if inadmissible not in ("raise", "nan"):
+        raise ValueError(f"inadmissible={inadmissible!r}; use 'raise' or 'nan'")
     n = np.asarray(n, dtype=np.int64)
     c = np.asarray(c, dtype=np.int64)
     if n.shape != c.shape or n.ndim != 1:
@@ -103,15 +109,16 @@ def pass_at_k_curve(n, c, ks: Sequence[int]) -> np.ndarray:
         raise ValueError(f"number of correct samples c={c[bad]} must be in [0, n={n[bad]}] (problem {bad})")
     ks = [int(k) for k in ks]
     for k in ks:
-        check_k(int(n.min()), k)
+        check_k(int(n.min()) if inadmissible == "raise" else k, k)
     out = np.empty((len(ks), n.size), dtype=np.float64)
     want = {k: i for i, k in enumerate(ks)}
     ratio = np.ones(n.size, dtype=np.float64)  # C(n-c, j) / C(n, j) for the current j
     nf, wf = n.astype(np.float64), (n - c).astype(np.float64)
-    for j in range(max(ks)):
-        ratio *= np.maximum(wf - j, 0.0) / (nf - j)
-        if j + 1 in want:
-            out[want[j + 1]] = 1.0 - ratio
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf/NaN only where j >= n (masked below)
+        for j in range(max(ks)):
+            ratio *= np.maximum(wf - j, 0.0) / (nf - j)
+            if j + 1 in want:
+                out[want[j + 1]] = np.where(n >= j + 1, 1.0 - ratio, np.nan)
     return out
 
 
