@@ -6,7 +6,8 @@ the benchmarks at the last evaluation and the change from step 0, and the fracti
 tokens each token-selecting method acts on (mean over steps). A method is flagged "~ grpo" when both
 its final entropy and its final pass@1 are within 2 standard errors of GRPO's.
 
-Reads only the run-log contract (train.jsonl, samples/*.jsonl, meta.json, DONE); no torch.
+Reads only the run-log contract (train.jsonl, samples/*.jsonl, meta.json, DONE) and the torch-free
+method catalog (``methods/catalog.py``: each method's ``selection_metrics`` and ``paper_order``); no torch.
 """
 
 from __future__ import annotations
@@ -16,14 +17,28 @@ import json
 import math
 import statistics as st
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 
-#: the metric that says what fraction of tokens a method acts on
-SELECTION_METRICS = {"mask": ["method/keep_frac"], "clip": ["method/clip_frac"], "cov": ["method/penalised_frac"],
-                     "high_en": ["method/high_frac"], "sent": ["method/low_frac", "method/high_cov_frac"],
-                     "low_cov": ["method/low_frac", "method/high_cov_frac"], "low": ["method/low_frac"],
-                     "adv": ["method/psi_capped_frac"]}
-ORDER = ["grpo", "en", "adv", "mask", "clip", "cov", "high_en", "sent"]
+
+@lru_cache(maxsize=None)
+def _catalog() -> dict:
+    """``methods/catalog.py``'s ``{name: MethodInfo}``, loaded by path (the ``methods`` package imports torch)."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "methods" / "catalog.py"
+    spec = importlib.util.spec_from_file_location("core_embedded_report_catalog", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses resolve the module by name
+    spec.loader.exec_module(mod)
+    return mod.catalog()
+
+
+def selection_metrics(method: str) -> tuple[str, ...]:
+    """The metrics that say what fraction of tokens ``method`` acts on (its class's ``selection_metrics``)."""
+    info = _catalog().get(method)
+    return info.selection_metrics if info is not None else ()
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -50,7 +65,7 @@ def run_summary(d: Path) -> dict:
     out = {"method": meta["method"], "seed": meta["seed"], "H0": ent[0], "H_end": st.mean(ent[-5:]),
            "acc0": pass1(0), "acc_end": pass1(last_eval), "train_acc_end": st.mean(r["train/acc"] for r in train[-5:]),
            "len_end": st.mean(r["train/response_len"] for r in train[-5:])}
-    for key in SELECTION_METRICS.get(meta["method"], []):
+    for key in selection_metrics(meta["method"]):
         vals = [r[key] for r in train if r.get(key) is not None]
         out[key] = st.mean(vals) if vals else float("nan")
     return out
@@ -70,10 +85,11 @@ def table(runs_dir: Path) -> str:
     g = by.get("grpo")
     lines = ["| method | seeds | entropy step 1 | entropy end | pass@1 step 0 | pass@1 end | train acc end | "
              "tokens acted on | vs grpo |", "|---|---|---|---|---|---|---|---|---|"]
-    for m in sorted(by, key=lambda x: ORDER.index(x) if x in ORDER else 99):
+    cat = _catalog()
+    for m in sorted(by, key=lambda x: cat[x].sort_key() if x in cat else (float("inf"), x)):
         rs = by[m]
         cols = {k: _ms([r[k] for r in rs]) for k in ("H0", "H_end", "acc0", "acc_end", "train_acc_end")}
-        sel = ", ".join(f"{k.split('/')[1]} {st.mean(r[k] for r in rs):.3f}" for k in SELECTION_METRICS.get(m, []))
+        sel = ", ".join(f"{k.split('/')[1]} {st.mean(r[k] for r in rs):.3f}" for k in selection_metrics(m))
         verdict = ""
         if g and m != "grpo" and len(rs) > 1 and len(g) > 1:
             same = True

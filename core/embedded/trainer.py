@@ -51,7 +51,6 @@ __all__ = ["TrainSpec", "run", "ENTROPY_EDGES", "COV_EDGES"]
 ENTROPY_EDGES = [round(0.05 * i, 2) for i in range(71)]
 #: covariance bins, symmetric; values outside land in the end bins
 COV_EDGES = [round(-1.0 + 0.05 * i, 2) for i in range(41)]
-_COV_METHODS = ("clip", "cov", "sent", "sent_released", "low_cov")  # methods whose selection uses Cov_t
 
 KILL_ENV = "SENT_HARNESS_KILL_AT_STEP"  # tests: SIGKILL this process right after logging that step
 
@@ -454,7 +453,7 @@ class _Run:
 
         h = roll.entropy[roll.mask]
         rec = {"step": step, "stage": self.plan.stage_at(step), "entropy_hist": _hist(h, ENTROPY_EDGES)}
-        if self.method_name in _COV_METHODS:
+        if self.method.uses_covariance:  # its selection reads Cov_t
             cov = covariance(roll.log_prob, adv, roll.mask)[roll.mask]
             rec["cov_hist"] = _hist(cov, COV_EDGES)
         if eval_step:
