@@ -201,6 +201,7 @@ class LossMethod:
         paper_order: its row in the paper's tables (SENT Table I); None: not a paper row (reports
             list it after the paper's methods, by name).
         color: its fixed colour in figures ("": one from the figure palette).
+        baseline: the method every other is compared with in reports (GRPO: the paper compares with it).
         scale_rules: ``{field: rule}`` of its per-scale calibration (docs/calibration.md): "E" (an
             entropy coefficient: the one lambda rule E derives), "F" (a token fraction) or
             "F/<field>" (a fraction counted within the share ``<field>`` of the tokens).
@@ -229,6 +230,7 @@ class LossMethod:
     selection_metrics: ClassVar[tuple[str, ...]] = ()
     paper_order: ClassVar[int | None] = None
     color: ClassVar[str] = ""
+    baseline: ClassVar[bool] = False
     scale_rules: ClassVar[dict[str, str]] = {}
     scale_probe: ClassVar[str] = ""
     scale_note: ClassVar[str] = ""

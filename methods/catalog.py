@@ -24,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ATTRS = ("name", "label", "paper", "default_curriculum", "needs_ref", "needs_entropy", "version", "uses_covariance",
-         "selection_metrics", "paper_order", "color")
+         "selection_metrics", "paper_order", "color", "baseline")
 SKIP = {"__init__", "__main__", "catalog"}
 
 
@@ -42,6 +42,7 @@ class MethodInfo:
     selection_metrics: tuple[str, ...] = ()
     paper_order: int | None = None  # its row in the paper's tables (SENT Table I); None: not a paper row
     color: str = ""  # its fixed colour in figures ("": the figure palette's)
+    baseline: bool = False  # the method every other is compared with (GRPO)
     defaults: dict = field(default_factory=dict)  # its hyperparameters' paper defaults ({field: value})
 
     def sort_key(self) -> tuple:
@@ -129,5 +130,6 @@ def catalog(directory: Path | str = HERE) -> dict[str, MethodInfo]:
                                module=info["module"], uses_covariance=bool(a.get("uses_covariance", False)),
                                selection_metrics=tuple(a.get("selection_metrics", ())),
                                paper_order=a.get("paper_order"), color=a.get("color", ""),
+                               baseline=bool(a.get("baseline", False)),
                                defaults=resolve(params, part="fields") if params else {})
     return out

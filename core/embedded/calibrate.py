@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-SCALE_DIR = REPO / "sweeps" / "method_scale"
+from core.config import METHOD_SCALE_DIR as SCALE_DIR  # noqa: E402 - where the per-scale files live
 
 #: Rule E's pre-set ratio ||lambda g_H|| / ||g_pg|| (docs/calibration.md; fixed before measuring)
 RHO = 0.1

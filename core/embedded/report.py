@@ -82,22 +82,23 @@ def table(runs_dir: Path) -> str:
         by[s["method"]].append(s)
     if not by:
         raise SystemExit(f"no finished runs (with DONE) under {runs_dir}")
-    g = by.get("grpo")
-    lines = ["| method | seeds | entropy step 1 | entropy end | pass@1 step 0 | pass@1 end | train acc end | "
-             "tokens acted on | vs grpo |", "|---|---|---|---|---|---|---|---|---|"]
     cat = _catalog()
+    base = next(n for n, info in cat.items() if info.baseline)  # what every method is compared with
+    g = by.get(base)
+    lines = ["| method | seeds | entropy step 1 | entropy end | pass@1 step 0 | pass@1 end | train acc end | "
+             f"tokens acted on | vs {base} |", "|---|---|---|---|---|---|---|---|---|"]
     for m in sorted(by, key=lambda x: cat[x].sort_key() if x in cat else (float("inf"), x)):
         rs = by[m]
         cols = {k: _ms([r[k] for r in rs]) for k in ("H0", "H_end", "acc0", "acc_end", "train_acc_end")}
         sel = ", ".join(f"{k.split('/')[1]} {st.mean(r[k] for r in rs):.3f}" for k in selection_metrics(m))
         verdict = ""
-        if g and m != "grpo" and len(rs) > 1 and len(g) > 1:
+        if g and m != base and len(rs) > 1 and len(g) > 1:
             same = True
             for k in ("H_end", "acc_end"):
                 a, b = [r[k] for r in rs], [r[k] for r in g]
                 se = math.sqrt(st.variance(a) / len(a) + st.variance(b) / len(b))
                 same &= abs(st.mean(a) - st.mean(b)) <= 2 * se
-            verdict = "~ grpo" if same else "differs"
+            verdict = f"~ {base}" if same else "differs"
         fmt = lambda t, p=3: f"{t[0]:.{p}f} ± {t[1]:.{p}f}"  # noqa: E731
         lines.append(f"| {m} | {len(rs)} | {fmt(cols['H0'])} | {fmt(cols['H_end'])} | {fmt(cols['acc0'])} | "
                      f"{fmt(cols['acc_end'])} | {fmt(cols['train_acc_end'])} | {sel or '-'} | {verdict} |")

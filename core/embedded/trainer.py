@@ -502,14 +502,11 @@ class _Run:
             self.log(f"[{self.rl.dir.name}] resuming from step {start} (dropped log lines beyond it: "
                      f"{ {k: v for k, v in dropped.items() if v} })")
         self.rl.write_config(c)
-        from core.embedded.calibrate import method_scale_settings
+        from core.config import method_scale_lines, method_scale_record
 
-        scale = method_scale_settings(c["model"]["name"], self.method_name)  # docs/calibration.md
-        if scale:  # what the run trained with: a paper row or the command line may override the file
-            scale["used"] = {k: c["method"][k] for k in scale["values"] if k in c["method"]}
-            scale["overridden"] = sorted(k for k, v in scale["used"].items() if v != scale["values"][k])
-            self.log(f"[{self.rl.dir.name}] per-scale settings {scale['file']}: " +
-                     ", ".join(f"{k}={v}" for k, v in scale["values"].items()))
+        scale = method_scale_record(c)  # which per-scale file changed which method default, and why
+        for line in method_scale_lines(scale):
+            self.log(f"[{self.rl.dir.name}] {line}")
         self.rl.write_meta(method=self.method_name, method_version=self.method.version, seed=self.seed,
                            backend="embedded", model=c["model"]["name"], curriculum=c["curriculum"]["name"],
                            curriculum_stages=int(c["curriculum"]["stages"]),
