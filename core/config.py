@@ -75,13 +75,32 @@ def _field_type(tp: Any) -> Any:
     return tp if tp in (int, float, str, bool) else Any
 
 
+def _node(name: str, spec_cls: type, before: tuple = (), after: tuple = ()) -> type:
+    """A structured-config node of ``spec_cls``'s fields and defaults (typed ``Any``: the spec's own
+    ``validate`` checks types and ranges, with its messages) between the ``before`` and ``after`` fields."""
+    fields = [(f.name, Any, dataclasses.field(default=f.default)) for f in dataclasses.fields(spec_cls)]
+    return dataclasses.make_dataclass(name, [*before, *fields, *after])
+
+
 def register_configs() -> list[str]:
-    """Store one ``method/<name>`` node per registered method (``name`` + its hyperparameters); idempotent."""
+    """Store the structured nodes (idempotent): one ``method/<name>`` per registered method (``name`` +
+    its hyperparameters), ``schema/embedded_train`` (``TrainSpec``: the ``train`` block) and
+    ``schema/embedded_model`` (``ModelSpec`` + ``name`` + ``rebuild``, which ``sweeps/model/tiny.yaml``
+    extends). Returns the method names."""
     from hydra.core.config_store import ConfigStore
 
     import methods
+    from core.embedded.model import ModelSpec
+    from core.embedded.trainer import TrainSpec
 
     cs = ConfigStore.instance()
+    cs.store(group="schema", name="embedded_train", node=_node("TrainNode", TrainSpec))
+    # name: the model's key (set by the YAML that extends the node). rebuild: false loads the shipped
+    # weights (data/models/tiny/, data/models/tiny-smoke/ for preset=smoke) when the spec's key has them;
+    # true builds the recipe's own model instead (once, then cached)
+    cs.store(group="schema", name="embedded_model",
+             node=_node("EmbeddedModelNode", ModelSpec, before=(("name", str),),
+                        after=(("rebuild", Any, dataclasses.field(default=False)),)))
     names = methods.method_names()
     for name in names:
         params_cls = methods.get_method_cls(name).params_cls

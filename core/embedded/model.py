@@ -60,7 +60,11 @@ def count_problems(obj, fields, section: str, minimum: int = 1) -> list[str]:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Architecture and SFT recipe of the embedded base model (``sweeps/model/tiny.yaml``)."""
+    """Architecture and SFT recipe of the embedded base model: a tiny Qwen2 (about 0.45M parameters)
+    trained from scratch by SFT with injected mistakes on the synthetic task, cached by a hash of these
+    fields. The one place the defaults live: ``core.config.register_configs`` stores this class (plus
+    ``name`` and ``rebuild``) as the node ``sweeps/model/tiny.yaml`` extends; ``preset=smoke`` overrides
+    the sizes."""
 
     hidden_size: int = 128
     num_layers: int = 3
@@ -68,11 +72,16 @@ class ModelSpec:
     num_heads: int = 4
     num_kv_heads: int = 2
     max_positions: int = 128
+    # SFT recipe of the base model
     sft_steps: int = 1000
     sft_batch: int = 64
     sft_lr: float = 3e-3
+    # probability that a step of an SFT target carries an injected mistake (a carry slip, a dropped or a
+    # doubled term), independently per step: a 3-term target is clean with p 0.81, an 8-term one with 0.48
     sft_slip_per_step: float = 0.1
     sft_seed: int = 0
+    # torch threads of the build, whatever the caller's: the thread count changes the float summation
+    # order and so the weights, so a fixed count keeps the model identical on the same kind of CPU
     sft_threads: int = 1
 
     @classmethod
