@@ -158,7 +158,7 @@ def measure(batches: int = BATCHES, seed: int = SEED, threads: int = 1, log=prin
             l_pg, _ = harness_loss(pg, {"log_probs": lp, "entropy": ent}, data)
             l_unit = {key: harness_loss(lc, {"log_probs": lp, "entropy": ent}, data)[0] for key, lc in unit.items()}
             g_pg = _flat_grad(l_pg, params)
-            g = {key: -_flat_grad(l - l_pg, params) for key, l in l_unit.items()}  # each bonus term's gradient
+            g = {key: -_flat_grad(loss - l_pg, params) for key, loss in l_unit.items()}  # each bonus term's gradient
             n = int(m.sum())
             cov = covariance(roll.log_prob[r], adv[r], m)[m]
             rows_out.append({"batch": b, "tokens": n, "g_pg": float(g_pg.norm()),

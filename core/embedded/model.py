@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
+import io
 import json
 import math
 import os
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 
 from core.embedded import task
 from core.embedded.forward import QwenWeights, forward, positions_from_valid
+from core.runlog import atomic_write
 
 __all__ = ["ModelSpec", "build_model", "base_model", "base_model_info", "cache_root", "encode_batch", "sft_eval_loss",
            "shipped_dir", "SHIPPED_ROOT"]
@@ -280,11 +282,9 @@ def weights_state(model) -> dict[str, torch.Tensor]:
 
 def save_weights(model, path: Path) -> str:
     """Write the weights as safetensors (atomically); returns the file's sha256."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(weights_state(model), str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, path)
+    atomic_write(path, save(weights_state(model), metadata={"format": "pt"}))
     return _sha256(path)
 
 
@@ -357,16 +357,14 @@ def base_model(spec: ModelSpec, progress: bool = True, log=print, rebuild: bool 
                 stats["sft_eval_loss_correct"] = sft_eval_loss(model)
             finally:
                 torch.set_num_threads(threads)
-            tmp = d / f"model.pt.tmp{os.getpid()}"
-            torch.save(model.state_dict(), tmp)
-            os.replace(tmp, d / "model.pt")
+            buf = io.BytesIO()
+            torch.save(model.state_dict(), buf)
+            atomic_write(d / "model.pt", buf.getvalue())
             meta = {"key": spec.key(), "spec": dataclasses.asdict(spec), "task_version": task.TASK_VERSION,
                     "sha256": _sha256(d / "model.pt"), "build_seconds": round(time.time() - t0, 1),
                     "git_sha": _git_sha(), "torch": torch.__version__, "cpu": cpu_name(),
                     "num_parameters": sum(p.numel() for p in model.parameters()), **stats}
-            tmp = d / f"meta.json.tmp{os.getpid()}"
-            tmp.write_text(json.dumps(meta, indent=2))
-            os.replace(tmp, d / "meta.json")
+            atomic_write(d / "meta.json", json.dumps(meta, indent=2))
             log(f"[embedded] base model built in {meta['build_seconds']} s "
                 f"({meta['num_parameters'] / 1e6:.2f}M parameters, SFT loss {stats['sft_final_loss']:.3f})")
             return model
