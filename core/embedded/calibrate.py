@@ -202,7 +202,7 @@ def render(d: dict, commit: str) -> dict[str, str]:
     rule_f = (f"# Rule F: the paper's fraction r = {PAPER_FRAC:g} of the tokens of a loss call, with expected-count\n"
               f"# rounding (k = floor(r n) + Bernoulli(frac. part), no minimum of 1). Measured: n = {n:.0f} response\n"
               f"# tokens per loss call (mean over {d['mini_batches']} base-model mini-batches), so E[k] = {{ek:.3f}} tokens per\n"
-              f"# call{{within}}, a share of {PAPER_FRAC:g} as in the paper's regime (1 token per <= 8k-token micro-batch: a share of\n"
+              f"# call, a share of {PAPER_FRAC:g} as in the paper's regime (1 token per <= 8k-token micro-batch: a share of\n"
               f"# 1.2e-4 .. 5e-4). The reference rounding max(1, int(r n)) would act on 1 token = {d['floor_share']:.1e}.\n")
     rule_e = (f"# Rule E: lambda = rho* x median||g_pg|| / median||g_H|| on the shipped base model, rho* = {d['rho']:g} (fixed\n"
               f"# before measuring). Measured over {d['mini_batches']} mini-batches ({d['batches']} rollout batches, seed\n"
@@ -221,8 +221,8 @@ def render(d: dict, commit: str) -> dict[str, str]:
                 lines.append(f"{field}: {d['entropy_coef']:g}\n")
             elif kind == "F":
                 share = _default(cls, within) if within else 1.0
-                text += rule_f.format(ek=PAPER_FRAC * share * n,
-                                      within=f"\n# (r counts within {within} = {share:g} of the tokens)" if within else "")
+                text += rule_f.format(ek=PAPER_FRAC * share * n)
+                text += f"# r counts within the {within} = {share:g} share of the tokens.\n" if within else ""
                 lines += [f"{field}: {PAPER_FRAC:g}\n", "count_rounding: expected\n"]
             else:
                 raise ValueError(f"{name}.scale_rules[{field!r}] = {rule!r}: the rules are 'E', 'F' and 'F/<field>'")
