@@ -5,10 +5,11 @@
     python sweep.py -m hydra/launcher=submitit_local method=grpo,en seed=0,1   # jobs in parallel
     python sweep.py preset=smoke                        # CI-sized
 
-The ``method`` config group is generated here from the method registry (``methods/``): one
-structured node per method with its paper defaults, so YAML never restates a default and an
-unknown ``method.<key>`` is rejected by Hydra. Per-scale settings live in
-``sweeps/method_scale/<model>_<method>.yaml``.
+The ``method`` config group is generated from the method registry (``methods/``) by
+``core.config.register_configs``: one structured node per method with its paper defaults, so YAML
+never restates a default and an unknown ``method.<key>`` is rejected by Hydra; the embedded
+``train`` block and ``model=tiny`` are ``TrainSpec`` / ``ModelSpec`` nodes the same way. Per-scale
+settings live in ``sweeps/method_scale/<model>_<method>.yaml`` (each run prints what they change).
 
 Run directory: ``<runs_root>/<sweep_name>/<run_name>``, ``run_name`` built from the command-line
 overrides as Hydra parses them (``method=sent,seed=0``; ``train.lr=1e-4`` and ``train.lr=0.0001`` name

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis import curves
-from analysis.figures import COLORS, FigureResult, _model_tag, _note, _require, _runs_by_model, _style
+from analysis.figures import (HIGH_COLOR, LOW_COLOR, NEUTRAL_COLOR, FigureResult, _model_tag, _note, _require,
+                              _runs_by_model, _style)
 from analysis.load import Runs
 from analysis.registry import register
 
@@ -35,7 +36,7 @@ def fig7(runs: Runs) -> FigureResult:
     for i, (model, ids, se, th) in enumerate(rows):
         ax = axes[i, 0]
         if se.size:
-            ax.hist(se, bins=30, color=COLORS["sent"], alpha=0.8)
+            ax.hist(se, bins=30, color=HIGH_COLOR, alpha=0.8)
             ax.set_xlabel("semantic entropy (nats)")
             ax.set_ylabel("prompts")
             n_runs = runs.semantic_entropy.loc[runs.semantic_entropy["run_id"].isin(ids), "run_id"].nunique()
@@ -49,7 +50,7 @@ def fig7(runs: Runs) -> FigureResult:
         ax = axes[i, 1]
         if not th.empty:
             ax.bar(th["left"], th["freq"] * 100, width=(th["right"] - th["left"]), align="edge",
-                   color=COLORS["grpo"], alpha=0.8)
+                   color=NEUTRAL_COLOR, alpha=0.8)
             ax.set_yscale("log")
             used = th[th["count"] > 0]
             if not used.empty:  # the observed range, not the histogram's fixed bin range
@@ -94,8 +95,8 @@ def fig8(runs: Runs) -> FigureResult:
     fig, axes = plt.subplots(len(rows), 2, figsize=(9, 4.2 * len(rows)), squeeze=False)
     reasons = []
     for i, (model, lo, hi) in enumerate(rows):
-        for j, (df, title, color) in enumerate(((lo, "low-entropy tokens", COLORS["low"]),
-                                                (hi, "high-entropy tokens", COLORS["sent"]))):
+        for j, (df, title, color) in enumerate(((lo, "low-entropy tokens", LOW_COLOR),
+                                                (hi, "high-entropy tokens", HIGH_COLOR))):
             ax = axes[i, j]
             if df.empty:
                 ax.set_title(f"{title} — {model}", fontsize=8)

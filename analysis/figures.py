@@ -48,23 +48,30 @@ SATURATED = (10.0, 90.0)  # a benchmark whose every curve stays outside this ran
 
 ROLE_1P5B = ("tiny", "r1_distill_qwen_1p5b")
 M7B, M14B = "qwen2p5_math_7b", "qwen3_14b"
-COLORS = {"grpo": "#4d4d4d", "en": "#ff7f0e", "adv": "#8c564b", "mask": "#2ca02c", "clip": "#9467bd",
-          "cov": "#17becf", "high_en": "#bcbd22", "sent": "#d62728", "cur": "#e377c2", "low": "#1f77b4",
-          "low_cov": "#7f7f7f", "sent_released": "#aa3333", "base": "#999999"}
+#: the colours of arms that are not methods (a method's own colour is its class's ``color``, in the catalog)
+COLORS = {"cur": "#e377c2", "base": "#999999"}
+#: colours of the distributions of Fig. 7 and 8 (SENT's red for the high-entropy side, as in the paper)
+HIGH_COLOR, LOW_COLOR, NEUTRAL_COLOR = "#d62728", "#1f77b4", "#4d4d4d"
 STAGE_COLORS = {1: "#1f77b4", 2: "#d62728", 3: "#2ca02c"}
 _PALETTE = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1",
             "#636363", "#9c9ede", "#cedb9c")
 
 
 def color_of(key) -> str | None:
-    """The paper methods' fixed colours; any other registered method gets one by its place in the
-    method catalog (so a new method is drawn without editing this file)."""
+    """A method's fixed colour (its class's ``color``) or a non-method arm's (:data:`COLORS`); any other
+    registered method gets one by its place in the method catalog (so a new method is drawn without
+    editing this file)."""
     if key in COLORS:
         return COLORS[key]
-    others = [m for m in sorted(method_catalog()) if m not in COLORS]
+    cat = method_catalog()
+    if key in cat and cat[key].color:
+        return cat[key].color
+    others = [m for m in sorted(cat) if not cat[m].color]
     if key in others:
         return _PALETTE[others.index(key) % len(_PALETTE)]
     return None
+
+
 TWINS_LABEL = {twin: BENCH_LABEL[b] for b, twin in TWIN_OF.items()}
 _STYLED = False
 
@@ -151,6 +158,12 @@ def _seeds_label(label: str, arm: Arm) -> str:
     return f"{label} (n={len(arm.seeds)})"
 
 
+def _staged(key) -> bool:
+    """An arm of a method trained with a curriculum by default (its stage starts are drawn)."""
+    info = method_catalog().get(key)
+    return info is not None and info.default_curriculum != "none"
+
+
 def _stage_lines(ax, runs, arm):
     for i, s in enumerate(curves.stage_starts(runs, arm)):
         ax.axvline(s, color="#d62728", ls=":", lw=0.9, alpha=0.7,
@@ -165,7 +178,7 @@ def _entropy_panel(ax, runs, arms: dict[str, Arm], labels: dict[str, str] | None
             continue
         lab = (labels or {}).get(key, method_label(key))
         _band(ax, c, "step", _seeds_label(lab, arm), (colors or {}).get(key) or color_of(key))
-        if key == "sent":
+        if _staged(key):
             _stage_lines(ax, runs, arm)
         drawn.append(key)
     ax.set_xlabel("training step")
@@ -226,7 +239,7 @@ def _eval_panel(ax, runs, arms: dict[str, Arm], metric: str, k: int, paper_bench
         if c.empty:
             continue
         _band(ax, c, "eval_step", _seeds_label(method_label(key), arm), color_of(key), marker="o", ms=3)
-        if key == "sent":
+        if _staged(key):
             _stage_lines(ax, runs, arm)
         drawn.append(key)
     if bench is None:

@@ -122,15 +122,10 @@ def _flag_step_gaps(run_dir: Path, run: str, steps: list, issues: list[Issue]) -
         pass
     missing = sorted(set(range(1, last + 1)) - have)
     if missing:
-        spans, i = [], 0
-        while i < len(missing):
-            j = i
-            while j + 1 < len(missing) and missing[j + 1] == missing[j] + 1:
-                j += 1
-            spans.append(str(missing[i]) if i == j else f"{missing[i]}-{missing[j]}")
-            i = j + 1
+        from core.runlog import step_ranges  # torch-free: the run-log contract's own step-range text
+
         issues.append(Issue("warning", run, f"train.jsonl: step gap, {len(missing)} of steps 1..{last} missing "
-                                            f"({', '.join(spans)}); the curves skip them (a damaged log)"))
+                                            f"({step_ranges(missing)}); the curves skip them (a damaged log)"))
 
 
 def _read_train(run_dir: Path, run: str, issues: list[Issue], acc: list[dict]) -> None:

@@ -44,7 +44,7 @@ def main() -> None:  # noqa: C901
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: backend.threads of sweeps/backend/embedded.yaml, what a run uses)")
     ap.add_argument("--max-new-tokens", type=int, default=None,
-                    help="default: train.max_response_len of sweeps/preset/default.yaml (what a run scores with)")
+                    help="default: train.max_response_len of the default preset (what a run scores with)")
     ap.add_argument("--model-cfg", default=str(ROOT / "sweeps" / "model" / "tiny.yaml"))
     ap.add_argument("--model-dir", default=None,
                     help="a cached base-model directory (<cache>/base/<key>) to use instead of --model-cfg")
@@ -67,7 +67,9 @@ def main() -> None:  # noqa: C901
     cur = OmegaConf.load(ROOT / "sweeps" / "curriculum" / "semantic_entropy.yaml")
     size = args.train_size or int(cur.train_size)
     if args.max_new_tokens is None:
-        args.max_new_tokens = int(OmegaConf.load(ROOT / "sweeps" / "preset" / "default.yaml").train.max_response_len)
+        from core.embedded.trainer import TrainSpec
+
+        args.max_new_tokens = TrainSpec().max_response_len  # the default preset's (TrainSpec holds the defaults)
     t0 = time.perf_counter()
     if args.model_dir:
         from core.embedded.generator import load_model_file

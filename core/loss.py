@@ -52,7 +52,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    method: str = "grpo"
+    method: str  # a registered method name (the config's method.name)
     params: Mapping[str, Any] = field(default_factory=dict)
 
 

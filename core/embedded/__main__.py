@@ -137,7 +137,7 @@ version {task.TASK_VERSION}), `core/embedded/model.py` (`build_model`, `sft`). W
 | SFT final loss / loss on mistake-free solutions | {meta['sft_final_loss']:.4f} / {meta['sft_eval_loss_correct']:.4f} nats per token |
 
 Recipe (`ModelSpec`, hashed into the key together with the task version, the recipe version and the
-vocabulary; `sweeps/model/tiny.yaml` documents each field):
+vocabulary; `core/embedded/model.py` documents each field):
 
 | field | value |
 |---|---|

@@ -41,7 +41,7 @@ def token_stats_record(step: int, *, entropy: torch.Tensor, responses: torch.Ten
     mask = mask.to(torch.bool)
     h = entropy.float()[mask]
     rec = {"step": int(step), "entropy_hist": _hist(h, ENTROPY_EDGES)}
-    if getattr(get_method_cls(method), "uses_covariance", False):  # methods.base.LossMethod attribute (issue 17)
+    if get_method_cls(method).uses_covariance:  # methods.base.LossMethod attribute (issue 17)
         cov = covariance(old_log_prob.float(), advantages.float(), mask)[mask]
         rec["cov_hist"] = _hist(cov, COV_EDGES)
     if decode is not None and h.numel():

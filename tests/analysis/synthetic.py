@@ -14,12 +14,19 @@ from pathlib import Path
 import numpy as np
 
 SYNTH_BENCHMARKS = tuple(f"synth_{i}" for i in range(1, 7))
-DEFAULT_HPARAMS = {"sent": {"low_entropy_frac": 0.8, "high_cov_frac": 0.0002, "beta_low": 0.5, "beta_high": 2.0,
-                            "kl_coef": 1.0},
-                   "low_cov": {"low_entropy_frac": 0.8, "high_cov_frac": 0.0002, "beta_low": 0.5,
-                               "beta_high": 2.0, "kl_coef": 1.0},
-                   "low": {"low_entropy_frac": 0.8, "beta": 0.5, "kl_coef": 1.0},
-                   "grpo": {"kl_coef": 0.001, "clip_ratio": 0.2}}
+def default_hparams(method: str) -> dict:
+    """A method's paper defaults, as a run's config.yaml records them (the torch-free method catalog)."""
+    from analysis.paper import method_catalog
+
+    info = method_catalog().get(method)
+    return dict(info.defaults) if info is not None else {}
+
+
+def _default_curriculum(method: str) -> str:
+    from analysis.paper import method_catalog
+
+    info = method_catalog().get(method)
+    return info.default_curriculum if info is not None else "none"
 
 
 def _jsonl(path: Path, rows: Iterable[dict]) -> None:
@@ -37,9 +44,9 @@ def write_run(run_dir: Path, *, method: str, seed: int, model: str = "tiny", cur
     """Write one run directory; ``samples`` maps a benchmark key to its sample records."""
     run_dir = Path(run_dir)
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    curriculum = curriculum or ("semantic_entropy" if method == "sent" else "none")
+    curriculum = curriculum or _default_curriculum(method)
     stages = stages if stages is not None else (2 if curriculum != "none" else 1)
-    hp = dict(DEFAULT_HPARAMS.get(method, {}), **(hparams or {}))
+    hp = dict(default_hparams(method), **(hparams or {}))
     meta = {"schema_version": schema_version, "method": method, "method_version": 1, "seed": seed,
             "backend": "embedded", "model": model, "curriculum": curriculum, "curriculum_stages": stages,
             "git_sha": "0123456789abcdef0123456789abcdef01234567", "dirty": False,

@@ -111,8 +111,13 @@ def test_labels_and_colours_come_from_the_method_catalog(monkeypatch):
 
     assert paper.method_label("low_cov") == "w/ Low_Cov" and paper.METHOD_LABEL["sent"] == "w/ SENT"
     assert paper.method_label("base") == "Base model" and paper.method_label("gone") == "gone"
-    fake = {"grpo": None, "zeta_new": None, "alpha_new": None}
+    assert figures.color_of("grpo") == paper.method_catalog()["grpo"].color == "#4d4d4d"  # the class's color
+    from types import SimpleNamespace
+
+    fake = {"grpo": SimpleNamespace(color="#4d4d4d"), "zeta_new": SimpleNamespace(color=""),
+            "alpha_new": SimpleNamespace(color="")}
     monkeypatch.setattr(figures, "method_catalog", lambda: fake)
     # methods without a fixed colour get distinct palette colours, by name order
     assert figures.color_of("alpha_new") == figures._PALETTE[0] and figures.color_of("zeta_new") == figures._PALETTE[1]
-    assert figures.color_of("grpo") == figures.COLORS["grpo"] and figures.color_of("unknown") is None
+    assert figures.color_of("grpo") == "#4d4d4d" and figures.color_of("unknown") is None
+    assert figures.color_of("cur") == figures.COLORS["cur"]  # an arm that is not a method

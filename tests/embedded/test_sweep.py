@@ -96,7 +96,11 @@ def test_runs_record_their_per_scale_settings(grid):
     meta = json.loads((root / "method=sent,preset=smoke,seed=0" / "meta.json").read_text())
     assert meta["method_scale"]["file"] == "sweeps/method_scale/tiny_sent.yaml"
     assert meta["method_scale"]["values"]["count_rounding"] == "expected"
-    assert "per-scale settings sweeps/method_scale/tiny_sent.yaml" in proc.stderr
+    assert meta["method_scale"]["defaults"]["count_rounding"] == "floor" and meta["method_scale"]["why"]
+    assert ("[method_scale] sweeps/method_scale/tiny_sent.yaml: count_rounding floor -> expected "
+            "(docs/calibration.md)") in proc.stderr
+    assert ("[method_scale] sweeps/method_scale/tiny_sent.yaml: high_cov_frac 0.0002 (the paper's value) "
+            "(calibration rule F, docs/calibration.md)") in proc.stderr
     assert "method_scale" not in json.loads((root / "method=grpo,preset=smoke,seed=0" / "meta.json").read_text())
 
 
