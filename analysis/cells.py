@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import Issue, Runs
-from analysis.paper import (COV_KEY, EN_KEY, STAGES_VARIANT, TWIN_OF, TableSpec, bench_header,
+from analysis.paper import (COV_KEY, EN_KEY, STAGES_VARIANT, TWIN_OF, TableSpec, baseline_method, bench_header,
                             bench_label, delta_contestant, hparam_variant, metric_header, model_label)
 from analysis.render import contestant_label, fmt_signed
 from analysis.scores import eval_step_rows, step_scores, value
@@ -90,7 +90,7 @@ def resolve_arms(spec: TableSpec, meta: pd.DataFrame, model: str, notes: list[Is
         found = {}
         arm_models = dict(spec.arm_models)
         for c in spec.arms:
-            arm = method_arm(meta, arm_models.get(c, model), "grpo" if c == "base" else c, notes)
+            arm = method_arm(meta, arm_models.get(c, model), baseline_method() if c == "base" else c, notes)
             if arm is not None and c == "base":
                 arm = Arm("base", model, arm.run_ids, arm.seeds, arm.setting + " at eval_step 0")  # notes: GRPO's
             found[c] = arm
@@ -226,11 +226,12 @@ def comparisons(spec: TableSpec, runs: Runs, model: str, arms: dict, values: dic
     """Paired (by seed) comparison of every contestant with GRPO of the same model (``spec`` carries
     the K values the table used)."""
     opts = runs.options
-    grpo = method_arm(runs.usable_meta(), model, "grpo")
+    base = baseline_method()
+    grpo = method_arm(runs.usable_meta(), model, base)
     if grpo is None:
         return pd.DataFrame()
-    if "grpo" in arms and arms["grpo"] is not None:
-        gvals = {key[1:]: v for key, v in values.items() if key[0] == "grpo"}
+    if base in arms and arms[base] is not None:
+        gvals = {key[1:]: v for key, v in values.items() if key[0] == base}
     else:  # Tables VI/VII have no GRPO column: score GRPO's runs the same way
         sc = _arm_rows(runs, grpo, opts.eval_step, bmap, [])
         gvals = {}
@@ -244,7 +245,7 @@ def comparisons(spec: TableSpec, runs: Runs, model: str, arms: dict, values: dic
         groups.append((f"Avg. over distinct cells ({heads})", every))
     rows = []
     for c, arm in arms.items():
-        if arm is None or c in ("grpo", "base"):
+        if arm is None or c in (base, "base"):
             continue
         mine = {key[1:]: v for key, v in values.items() if key[0] == c}
         for label, cells in groups:

@@ -49,6 +49,14 @@ def method_catalog() -> dict:
     return dict(_method_catalog())
 
 
+def baseline_method() -> str:
+    """The method every other is compared with (its class sets ``baseline = True``: GRPO)."""
+    found = [name for name, info in _method_catalog().items() if info.baseline]
+    if len(found) != 1:
+        raise RuntimeError(f"exactly one registered method must set baseline = True, found {found}")
+    return found[0]
+
+
 @lru_cache(maxsize=None)
 def _method_catalog() -> dict:
     import importlib.util

@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -44,14 +44,11 @@ from core.embedded.model import (ModelSpec, base_model, base_model_info, cache_r
                                  is_int)
 from core.embedded.sampler import Rollout, sample
 from core.runlog import ResumeError, RunLog, atomic_write
+from core.token_stats import token_stats_record
 
-__all__ = ["TrainSpec", "run", "ENTROPY_EDGES", "COV_EDGES"]
+__all__ = ["TrainSpec", "run"]
 
 #: fixed histogram bins (identical across steps and runs of the embedded model): 0 .. ln(32) nats
-ENTROPY_EDGES = [round(0.05 * i, 2) for i in range(71)]
-#: covariance bins, symmetric; values outside land in the end bins
-COV_EDGES = [round(-1.0 + 0.05 * i, 2) for i in range(41)]
-
 KILL_ENV = "SENT_HARNESS_KILL_AT_STEP"  # tests: SIGKILL this process right after logging that step
 
 
@@ -194,24 +191,6 @@ def _check_weights(model: torch.nn.Module, step: int) -> None:
     if not worst <= MAX_WEIGHT:  # also catches NaN
         raise FloatingPointError(f"step {step}: the policy diverged (max |weight| = {worst:.3g}, limit {MAX_WEIGHT:g}); "
                                  "nothing of this step was written. Lower train.lr or the method's coefficients")
-
-
-def _hist(values: torch.Tensor, edges: list[float]) -> dict:
-    e = torch.tensor(edges)
-    v = values.clamp(e[0], e[-1])
-    counts = torch.histogram(v.float(), bins=e).hist.long().tolist()
-    return {"edges": edges, "counts": counts}
-
-
-def _token_sets(roll: Rollout) -> tuple[dict, dict]:
-    """Decoded token -> count for the 80% lowest / 20% highest rollout-entropy tokens (Fig. 8)."""
-    h = roll.entropy[roll.mask]
-    toks = roll.response[roll.mask]
-    k_high = max(1, int(0.2 * h.numel()))
-    order = torch.argsort(h, descending=True)
-    high, low = order[:k_high], order[k_high:]
-    name = task.TOKENIZER.token_str
-    return (dict(Counter(name(t) for t in toks[low].tolist())), dict(Counter(name(t) for t in toks[high].tolist())))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,16 +437,10 @@ class _Run:
 
     def _token_stats(self, step: int, eval_step: bool) -> dict:
         roll, adv = self._stats
-        from methods.common import covariance
-
-        h = roll.entropy[roll.mask]
-        rec = {"step": step, "stage": self.plan.stage_at(step), "entropy_hist": _hist(h, ENTROPY_EDGES)}
-        if self.method.uses_covariance:  # its selection reads Cov_t
-            cov = covariance(roll.log_prob, adv, roll.mask)[roll.mask]
-            rec["cov_hist"] = _hist(cov, COV_EDGES)
-        if eval_step:
-            rec["low_entropy_tokens"], rec["high_entropy_tokens"] = _token_sets(roll)
-        return rec
+        return token_stats_record(step, stage=self.plan.stage_at(step), entropy=roll.entropy, responses=roll.response,
+                                  mask=roll.mask, advantages=adv, old_log_prob=roll.log_prob,
+                                  uses_covariance=self.method.uses_covariance,
+                                  decode=task.TOKENIZER.token_str if eval_step else None)
 
     def _logged_summary(self) -> tuple[dict, dict]:
         """The last ``train.jsonl`` record and the last evaluation's summary, read back from the logs."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from typing import Callable
 
 import torch
@@ -33,25 +32,13 @@ SELECTION_DUMP_ENV = "SENT_HARNESS_SELECTION_DUMP"
 def token_stats_record(step: int, *, entropy: torch.Tensor, responses: torch.Tensor, mask: torch.Tensor,
                        advantages: torch.Tensor, old_log_prob: torch.Tensor, method: str,
                        decode: Callable[[int], str] | None) -> dict:
-    """One ``token_stats.jsonl`` record from padded ``[B, T]`` rollout tensors (``decode=None``: no token sets)."""
-    from core.embedded.trainer import COV_EDGES, ENTROPY_EDGES, _hist
+    """One ``token_stats.jsonl`` record (:func:`core.token_stats.token_stats_record`) for method ``method``."""
+    from core import token_stats
     from methods import get_method_cls
-    from methods.common import covariance
 
-    mask = mask.to(torch.bool)
-    h = entropy.float()[mask]
-    rec = {"step": int(step), "entropy_hist": _hist(h, ENTROPY_EDGES)}
-    if get_method_cls(method).uses_covariance:  # methods.base.LossMethod attribute (issue 17)
-        cov = covariance(old_log_prob.float(), advantages.float(), mask)[mask]
-        rec["cov_hist"] = _hist(cov, COV_EDGES)
-    if decode is not None and h.numel():
-        toks = responses[mask].tolist()
-        k_high = max(1, int(0.2 * h.numel()))
-        order = torch.argsort(h, descending=True).tolist()
-        high, low = order[:k_high], order[k_high:]
-        rec["low_entropy_tokens"] = dict(Counter(decode(toks[i]) for i in low))
-        rec["high_entropy_tokens"] = dict(Counter(decode(toks[i]) for i in high))
-    return rec
+    return token_stats.token_stats_record(step, entropy=entropy, responses=responses, mask=mask, advantages=advantages,
+                                          old_log_prob=old_log_prob, decode=decode,
+                                          uses_covariance=get_method_cls(method).uses_covariance)
 
 
 def append_token_stats(rec: dict, path: str | os.PathLike | None = None) -> None:

@@ -22,18 +22,18 @@ _PAPER = ("reproduces the paper's tables, figures or claims, which name their co
 ALLOWED: dict[tuple[str, str], str] = {
     **{("analysis/paper.py", n): _PAPER for n in ("grpo", "en", "adv", "mask", "clip", "cov", "high_en", "sent",
                                                    "low", "low_cov")},
-    **{("analysis/claims.py", n): _PAPER for n in ("grpo", "en", "mask", "sent", "low", "low_cov")},
-    **{("analysis/figures.py", n): _PAPER for n in ("grpo", "en", "mask", "sent", "low_cov")},
-    **{("analysis/tables.py", n): _PAPER for n in ("grpo", "sent")},
-    **{("analysis/check.py", n): _PAPER for n in ("sent",)},
+    **{("analysis/fig_curves.py", n): _PAPER + " (the methods each figure of the paper draws)"
+       for n in ("grpo", "en", "mask", "sent", "low", "low_cov")},
+    **{("analysis/fig_passk.py", n): _PAPER + " (Fig. 3 draws GRPO and SENT)" for n in ("grpo", "sent")},
+    ("analysis/cells.py", "sent"): _PAPER + "; Table VII's default arm is SENT's own setting",
     ("analysis/select.py", "grpo"): _PAPER + "; Table IX's 'w/ Cur' column is GRPO with the curriculum",
     ("analysis/select.py", "sent"): _PAPER + "; Tables VI/VII vary SENT's stages and hyperparameters",
     ("analysis/select.py", "low_cov"): _PAPER + "; Table VI's 'No Curriculum' row is low_cov",
-    ("analysis/figures.py", "low"): "also the token set kind 'low' (token_stats.jsonl's low_entropy_tokens)",
+    ("analysis/fig_tokens.py", "low"): "the token set kind 'low' (token_stats.jsonl's low_entropy_tokens), not a method",
     ("analysis/load.py", "low"): "the token set kind 'low' (token_stats.jsonl's low_entropy_tokens), not a method",
     ("analysis/load.py", "cov"): "the histogram kind 'cov' (token_stats.jsonl's cov_hist), not a method",
-    ("core/verl/backend.py", "grpo"): "verl's algorithm.adv_estimator value (verl's GRPO advantage estimator, which "
-                                      "every method trains with: SENT §V-A), not the harness method",
+    ("core/verl/config.py", "grpo"): "verl's algorithm.adv_estimator value (verl's GRPO advantage estimator, which "
+                                     "every method trains with: SENT §V-A), not the harness method",
     ("core/verl/plugin.py", "mask"): "the key of the response-mask tensor in a selection dump, not a method",
     ("core/verl/plugin.py", "grpo"): "HarnessPolicyLossConfig.method's dataclass default: verl instantiates its "
                                      "policy-loss config from YAML before the harness sets the method",

@@ -10,7 +10,7 @@ import types
 import torch
 
 from core.verl import hooks as verl_hooks
-from core.embedded.trainer import COV_EDGES, ENTROPY_EDGES
+from core.token_stats import COV_EDGES, ENTROPY_EDGES
 
 
 def _batch():
