@@ -18,11 +18,11 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
-import io
 import json
 import math
 import os
 import random
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -280,6 +280,16 @@ def weights_state(model) -> dict[str, torch.Tensor]:
     return {name: p.detach().contiguous() for name, p in model.named_parameters()}
 
 
+def _torch_bytes(obj, name: str) -> bytes:
+    """``torch.save(obj)`` as the bytes a file named ``name`` gets. torch names the zip archive inside
+    after the file written to ("archive" for a buffer), so the bytes, and the cache's recorded sha256,
+    depend on it: staged as ``<name>.tmp`` the archive is ``<name>``, as in every build so far."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / f"{name}.tmp"
+        torch.save(obj, staged)
+        return staged.read_bytes()
+
+
 def save_weights(model, path: Path) -> str:
     """Write the weights as safetensors (atomically); returns the file's sha256."""
     from safetensors.torch import save
@@ -290,8 +300,6 @@ def save_weights(model, path: Path) -> str:
 
 def weights_sha256(model) -> str:
     """sha256 of the model's weights written as safetensors (what a shipped ``meta.json`` records)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as td:
         return save_weights(model, Path(td) / "model.safetensors")
 
@@ -357,9 +365,7 @@ def base_model(spec: ModelSpec, progress: bool = True, log=print, rebuild: bool 
                 stats["sft_eval_loss_correct"] = sft_eval_loss(model)
             finally:
                 torch.set_num_threads(threads)
-            buf = io.BytesIO()
-            torch.save(model.state_dict(), buf)
-            atomic_write(d / "model.pt", buf.getvalue())
+            atomic_write(d / "model.pt", _torch_bytes(model.state_dict(), "model.pt"))
             meta = {"key": spec.key(), "spec": dataclasses.asdict(spec), "task_version": task.TASK_VERSION,
                     "sha256": _sha256(d / "model.pt"), "build_seconds": round(time.time() - t0, 1),
                     "git_sha": _git_sha(), "torch": torch.__version__, "cpu": cpu_name(),
