@@ -67,7 +67,7 @@ def main() -> None:  # noqa: C901
     cur = OmegaConf.load(ROOT / "sweeps" / "curriculum" / "semantic_entropy.yaml")
     size = args.train_size or int(cur.train_size)
     if args.max_new_tokens is None:
-        from core.embedded.trainer import TrainSpec
+        from core.embedded.spec import TrainSpec
 
         args.max_new_tokens = TrainSpec().max_response_len  # the default preset's (TrainSpec holds the defaults)
     t0 = time.perf_counter()

@@ -91,7 +91,7 @@ def register_configs() -> list[str]:
 
     import methods
     from core.embedded.model import ModelSpec
-    from core.embedded.trainer import TrainSpec
+    from core.embedded.spec import TrainSpec
 
     cs = ConfigStore.instance()
     cs.store(group="schema", name="embedded_train", node=_node("TrainNode", TrainSpec))

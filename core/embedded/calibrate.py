@@ -123,7 +123,9 @@ def measure(batches: int = BATCHES, seed: int = SEED, threads: int = 1, log=prin
     from core.embedded import task
     from core.embedded.forward import QwenWeights
     from core.embedded.model import ModelSpec, base_model, base_model_info
-    from core.embedded.trainer import TrainSpec, _seed_of, policy_outputs
+    from core.embedded.policy import policy_outputs
+    from core.embedded.spec import TrainSpec
+    from core.embedded.trainer import _seed_of
     from core.loss import harness_loss
     from methods.common import covariance
 

@@ -38,73 +38,19 @@ import numpy as np
 import torch
 
 from core.embedded import task
-from core.embedded.forward import QwenWeights, forward, positions_from_valid
+from core.embedded.forward import QwenWeights
 from core.embedded.generator import EmbeddedGenerator, prompt_fn
-from core.embedded.model import (ModelSpec, base_model, base_model_info, cache_root, count_problems, encode_batch,
+from core.embedded.model import (ModelSpec, base_model, base_model_info, cache_root, encode_batch,
                                  is_int)
-from core.embedded.sampler import Rollout, sample
+from core.embedded.policy import policy_outputs
+from core.embedded.sampler import sample
+from core.embedded.spec import TrainSpec
 from core.runlog import ResumeError, RunLog, atomic_write
 from core.token_stats import token_stats_record
 
 __all__ = ["TrainSpec", "run"]
 
-#: fixed histogram bins (identical across steps and runs of the embedded model): 0 .. ln(32) nats
 KILL_ENV = "SENT_HARNESS_KILL_AT_STEP"  # tests: SIGKILL this process right after logging that step
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainSpec:
-    """RL settings (``train:`` in the Hydra config): the embedded default experiment's values, the one
-    place they live (``core.config.register_configs`` stores this class as the ``train`` node; a preset
-    in ``sweeps/preset/`` overrides only what differs). 60 RL steps of 8 prompts x 8 responses, 2
-    optimizer mini-batches per step (the paper's 256 / 128 ratio)."""
-
-    steps: int = 60                # RL steps (one rollout batch each)
-    batch_prompts: int = 8         # prompts per step (the paper: 256)
-    group_size: int = 8            # responses per prompt (the paper: n = 8)
-    mini_batch_prompts: int = 4    # prompts per optimizer mini-batch (the paper: 128 = batch / 2)
-    # AdamW learning rate (the paper: 1e-6 for 1.5B-14B models). A single-seed GRPO probe on this model
-    # (docs/embedded.md): 5e-5 and 1e-4 both raise mean pass@1 (0.43 -> 0.60 / 0.64 in 60 steps); 1e-4
-    # moves the policy's entropy further (0.187 -> 0.14), so the methods have a collapse to act on
-    lr: float = 1e-4
-    weight_decay: float = 0.01     # AdamW's decoupled weight decay
-    grad_clip: float = 1.0         # gradient-norm clip (verl's default)
-    # response budget of rollouts (tokens; a correct synth_6 solution needs at most 87, with </s>)
-    max_response_len: int = 96
-    log_every: int = 5             # token_stats.jsonl every this many steps
-    checkpoint_every: int = 10     # checkpoint every this many steps (and at evaluation steps)
-    # the update's forward pass runs on this many length-sorted groups of rows (less padding; speed
-    # only: the loss is computed once over the whole mini-batch)
-    length_buckets: int = 4
-
-    @classmethod
-    def from_cfg(cls, cfg: Mapping[str, Any]) -> "TrainSpec":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(cfg) - names)
-        if unknown:
-            raise ValueError(f"unknown train.* key(s) {unknown}; valid: {sorted(names)}")
-        spec = cls(**dict(cfg))
-        spec.validate()
-        return spec
-
-    def validate(self) -> None:
-        p = count_problems(self, ("steps", "batch_prompts", "mini_batch_prompts", "max_response_len", "log_every",
-                                  "checkpoint_every", "length_buckets"), "train")
-        if not is_int(self.group_size):
-            p += count_problems(self, ("group_size",), "train")
-        elif self.group_size < 2:
-            p.append(f"train.group_size={self.group_size} must be >= 2 (GRPO's group advantage of a single "
-                     "response is always 0: nothing would be learned)")
-        if not p and self.batch_prompts % self.mini_batch_prompts:
-            p.append(f"train.mini_batch_prompts={self.mini_batch_prompts} must divide "
-                     f"train.batch_prompts={self.batch_prompts}")
-        if not self.lr > 0:
-            p.append(f"train.lr={self.lr} must be > 0")
-        if not (isinstance(self.grad_clip, (int, float)) and 0 < self.grad_clip < float("inf")):
-            p.append(f"train.grad_clip={self.grad_clip} must be a finite number > 0 (a negative max norm flips the "
-                     "gradient, 0 stops learning)")
-        if p:
-            raise ValueError("; ".join(p))
 
 
 def _seed_of(*parts) -> int:
@@ -135,50 +81,6 @@ def _plain(cfg) -> dict:
 # ---------------------------------------------------------------------------------------------
 # One step's pieces
 # ---------------------------------------------------------------------------------------------
-
-def _outputs(w: QwenWeights, roll: Rollout, idx: torch.Tensor, want_entropy: bool):
-    """Log-probs and entropies ``[len(idx), T]`` of rows ``idx``, computed on only the columns these
-    rows use (their longest prompt and response) and padded back to the batch's width ``T``."""
-    pv, rm = roll.prompt_valid[idx], roll.mask[idx]
-    p0 = int(pv.any(0).long().argmax())                                       # first column with a prompt token
-    T_all, T = roll.response.shape[1], max(1, int(rm.sum(-1).max()))
-    resp = roll.response[idx, :T]
-    ids = torch.cat([roll.prompt_ids[idx, p0:], resp], dim=1)                 # [b, P+T]
-    valid = torch.cat([pv[:, p0:], rm[:, :T]], dim=1)                         # [b, P+T]
-    P = pv.shape[1] - p0
-    logits = forward(w, ids[:, :-1], positions_from_valid(valid)[:, :-1], valid[:, :-1])[:, P - 1:]  # [b, T, V]
-    logp = torch.log_softmax(logits, dim=-1)                                  # [b, T, V]
-    lp = logp.gather(-1, resp.unsqueeze(-1)).squeeze(-1)                     # [b, T]
-    ent = -(logp.exp() * logp).sum(-1) if want_entropy else None              # [b, T]
-    pad = ~rm[:, :T]                                                          # zeros outside the mask, as
-    lp = lp.masked_fill(pad, 0.0)                                             # verl's unpadded layout, so no
-    ent = ent.masked_fill(pad, 0.0) if ent is not None else None              # value depends on the grouping
-    if T < T_all:  # back to the batch's width (zeros outside the mask)
-        lp = torch.nn.functional.pad(lp, (0, T_all - T))
-        ent = torch.nn.functional.pad(ent, (0, T_all - T)) if ent is not None else None
-    return lp, ent
-
-
-def policy_outputs(w: QwenWeights, roll: Rollout, rows: slice | None = None, want_entropy: bool = True,
-                   buckets: int = 1):
-    """Log-probs ``[b, T]`` (and entropies) of the rollout's responses under ``w`` (grad if enabled).
-
-    ``buckets > 1`` runs the forward pass on that many groups of rows sorted by length, each trimmed
-    to its own longest sequence, and puts the rows back in order: less padding, the same values (up
-    to float rounding). The caller computes the loss once over all rows, so nothing about the loss
-    or a method's token selection depends on the grouping.
-    """
-    idx = torch.arange(roll.response.shape[0])[rows or slice(None)]           # [b]
-    if buckets <= 1 or len(idx) < 2 * buckets:
-        return _outputs(w, roll, idx, want_entropy)
-    length = roll.prompt_valid[idx].sum(-1) + roll.mask[idx].sum(-1)          # [b]
-    perm = torch.argsort(length, stable=True)                                 # shortest first
-    outs = [_outputs(w, roll, idx[part], want_entropy) for part in perm.chunk(buckets)]
-    inv = torch.argsort(perm)                                                 # back to the order of idx
-    lp = torch.cat([o[0] for o in outs])[inv]
-    ent = torch.cat([o[1] for o in outs])[inv] if want_entropy else None
-    return lp, ent
-
 
 #: a weight beyond this magnitude is diverged (the tiny model's weights are O(1); bf16/fp16 overflow at 6.5e4)
 MAX_WEIGHT = 1e4

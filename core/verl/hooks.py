@@ -4,7 +4,7 @@ between the advantage computation and the actor update, from the rollout batch i
 * :func:`token_stats_record` -- the per-token diagnostics every method logs on the embedded backend
   (``token_stats.jsonl``, docs/runlog.md): the rollout-entropy histogram, the Cov(log pi, A)
   histogram for covariance methods, and at chosen steps the decoded 80% lowest / 20% highest entropy
-  tokens (Fig. 8). Same bins and rules as core/embedded/trainer.py. Each (re)start of a stage appends
+  tokens (Fig. 8). Same bins and rules as the embedded trainer (core/token_stats.py builds both). Each (re)start of a stage appends
   to ``$SENT_HARNESS_TOKEN_STATS_PATH`` (verl global steps); core/verl/backend.py merges them.
 * :func:`batch_selection` -- ``scope='batch'``: a method's token selection computed once over the
   whole rollout batch from rollout-time tensors (``core.loss.precompute_selection``, as the embedded

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from core.config import SWEEPS_DIR, compose
 from core.embedded.model import ModelSpec
-from core.embedded.trainer import TrainSpec
+from core.embedded.spec import TrainSpec
 
 FIXTURE = Path(__file__).parent / "fixtures" / "composed_defaults.json"
 OLD = json.loads(FIXTURE.read_text())
