@@ -5,10 +5,11 @@
     python sweep.py -m hydra/launcher=submitit_local method=grpo,en seed=0,1   # jobs in parallel
     python sweep.py preset=smoke                        # CI-sized
 
-The ``method`` config group is generated here from the method registry (``methods/``): one
-structured node per method with its paper defaults, so YAML never restates a default and an
-unknown ``method.<key>`` is rejected by Hydra. Per-scale settings live in
-``sweeps/method_scale/<model>_<method>.yaml``.
+The ``method`` config group is generated from the method registry (``methods/``) by
+``core.config.register_configs``: one structured node per method with its paper defaults, so YAML
+never restates a default and an unknown ``method.<key>`` is rejected by Hydra; the embedded
+``train`` block and ``model=tiny`` are ``TrainSpec`` / ``ModelSpec`` nodes the same way. Per-scale
+settings live in ``sweeps/method_scale/<model>_<method>.yaml`` (each run prints what they change).
 
 Run directory: ``<runs_root>/<sweep_name>/<run_name>``, ``run_name`` built from the command-line
 overrides as Hydra parses them (``method=sent,seed=0``; ``train.lr=1e-4`` and ``train.lr=0.0001`` name
@@ -23,82 +24,17 @@ other jobs of a ``-m`` grid still run and the exit status is 1. See ``docs/relia
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
-import types
-import typing
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-#: overrides that do not change what a run computes, so they are not part of its name
-RUN_NAME_EXCLUDE = ("runs_root", "sweep_name", "backend.threads", "backend.progress", "backend.dry_run", "logger")
+from core.config import RUN_NAME_EXCLUDE, register_configs, run_dir, run_name  # noqa: E402,F401 - sweep.run_name stays API
 
-
-def _field_type(tp: Any) -> Any:
-    """A type OmegaConf understands (``float | None`` -> ``Optional[float]``)."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return Optional[args[0]] if len(args) == 1 else Any
-    return tp if tp in (int, float, str, bool) else Any
-
-
-def register_method_configs() -> list[str]:
-    """Store one ``method/<name>`` node per registered method: ``name`` + its hyperparameters."""
-    from hydra.core.config_store import ConfigStore
-
-    import methods
-
-    cs = ConfigStore.instance()
-    names = methods.method_names()
-    for name in names:
-        params_cls = methods.get_method_cls(name).params_cls
-        hints = typing.get_type_hints(params_cls)
-        fields = [("name", str, dataclasses.field(default=name))]
-        fields += [(f.name, _field_type(hints[f.name]), dataclasses.field(default=f.default))
-                   for f in dataclasses.fields(params_cls)]
-        node = dataclasses.make_dataclass(f"{params_cls.__name__}Node", fields)
-        cs.store(group="method", name=name, node=node)
-    return names
-
-
-def run_name(overrides: list[str], cfg: DictConfig | None = None) -> str:
-    """``k=v`` of the run's overrides, sorted, joined by ``,``; always naming ``method`` and ``seed``."""
-    from core.checks import canonical_override
-
-    parts = {}
-    for o in overrides:
-        key, _, value = o.lstrip("+~").partition("=")
-        key, value = canonical_override(o) or (key, value)  # the parsed value: 1e-4 and 0.0001 are one run
-        if key.startswith("hydra") or key in RUN_NAME_EXCLUDE:
-            continue
-        parts[key] = value
-    if cfg is not None:
-        row = OmegaConf.select(cfg, "paper_row", default=None)
-        if row is not None:  # +experiment=paper_tiny: named by the row's effective overrides (sweeps/paper_row/)
-            parts.pop("paper_row", None)
-            for k, v in (str(o).partition("=")[::2] for o in row.get("overrides") or []):
-                parts.setdefault(k, v)  # a command-line value overrides the row's in the config: so in the name
-        parts.setdefault("method", str(cfg.method.name))
-        parts.setdefault("seed", str(cfg.seed))
-    name = ",".join(f"{k}={v}" for k, v in sorted(parts.items()))
-    return name.replace("/", "_").replace(" ", "")
-
-
-def run_dir(cfg: DictConfig) -> Path:
-    """``<runs_root>/<sweep_name>/<run_name>`` for a job config (inside or outside a Hydra job)."""
-    overrides = OmegaConf.select(cfg, "hydra.overrides.task", default=None)
-    if overrides is None:
-        from hydra.core.hydra_config import HydraConfig
-
-        overrides = HydraConfig.get().overrides.task
-    return Path(str(cfg.runs_root)) / str(cfg.sweep_name) / run_name(list(overrides), cfg)
-
-
-METHODS = register_method_configs()
+METHODS = register_configs()
 
 
 #: one line per job of this process that ended in a user error (sets the exit status)
@@ -138,15 +74,15 @@ def _train(cfg: DictConfig, rd: Path) -> Any:
         go = job.run
     else:
         try:
-            from core import verl_backend
+            from core.verl import backend as verl_backend
         except ImportError as exc:
-            raise RuntimeError(f"backend=verl needs core/verl_backend.py and its dependencies: {exc}") from exc
+            raise RuntimeError(f"backend=verl needs core/verl/backend.py and its dependencies: {exc}") from exc
         if OmegaConf.select(cfg, "backend.dry_run", default=False):
             return verl_backend.run(cfg, rd)  # prints the plan; writes no run file
         go = lambda: verl_backend.run(cfg, rd)  # noqa: E731
         nnodes = int(OmegaConf.select(cfg, "backend.nnodes", default=1) or 1)
         if nnodes > 1:
-            from core.ray_cluster import role
+            from core.verl.ray_cluster import role
 
             if role(nnodes).kind == "worker":  # the run is node 0's (its driver holds the lock); workers serve it
                 return go()

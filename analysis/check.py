@@ -4,13 +4,16 @@
 as our tables) and lists every cell whose bold/underline differs from the paper's markup.
 ``avg_diffs`` recomputes each printed Avg. entry from the row's printed cells, ``delta_diffs`` each
 printed Delta (SENT minus the best other method), ``cross_table`` the SENT default run that the
-paper prints in several tables, and ``grid_diffs`` the printed values that the benchmark's size
-cannot produce (Avg@K of N problems with K samples is a multiple of 100/(N K) percent; Pass@K from K
-samples, a multiple of 100/N). ``check_report()`` writes all of it as Markdown.
+paper prints in several tables (the cells listed in ``reference/default_run.yaml``), and
+``grid_diffs`` the printed values that the benchmark's size cannot produce (Avg@K of N problems with
+K samples is a multiple of 100/(N K) percent; Pass@K from K samples, a multiple of 100/N).
+``check_report()`` writes all of it as Markdown.
 
 Tolerance: printed values carry two decimals, so a mean or difference of printed values may be off
 by up to 0.005 per input plus 0.005 of output rounding; entries are reported when they differ by
 more than ``TOL`` = 0.01.
+
+May import: pandas and the analysis modules ``paper``, ``render`` and ``tables``; no run data.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.paper import AVG_OF, BENCH_SIZE, LABEL_BENCH, TABLES, TableSpec, load_paper_deltas, metric_header
+from analysis.paper import (AVG_OF, BENCH_SIZE, LABEL_BENCH, TABLES, TableSpec, default_run_cells, delta_contestant,
+                            load_paper_deltas, metric_header)
 from analysis.render import contestant_label, mark_best, mark_group_cols, md_simple_table
 from analysis.tables import paper_cells
 
@@ -93,24 +97,18 @@ def delta_diffs(spec: TableSpec) -> list[dict]:
     out = []
     for r in d.itertuples():
         col = dict(cols[(r.model, r.benchmark, r.metric, None if pd.isna(r.k) else int(r.k))])
-        sent = col.pop("sent")
-        recomputed = float(sent - max(col.values()))
+        mine = col.pop(delta_contestant())
+        recomputed = float(mine - max(col.values()))
         out.append(dict(table=spec.name, model=r.model, benchmark=r.benchmark, metric=_metric_name(r.metric, r.k),
                         printed=r.value, recomputed=recomputed, diff=r.x - recomputed,
                         ok=abs(r.x - recomputed) <= TOL))
     return out
 
 
-# where the paper prints its default SENT-1.5B run: (table, contestant column value)
-SENT_DEFAULT_CELLS = (("table01_passk_1p5b", "sent"), ("table02_avgk_1p5b", "sent"),
-                      ("table06_curriculum", "two_stage"), ("table07_hparams", "en=0.8,cov=0.0002"),
-                      ("table09_ablation", "sent"), ("table12_openpangu", "sent"))
-
-
 def cross_table() -> list[dict]:
     """Cells of the SENT-1.5B default run printed in more than one table, with the values printed."""
     seen: dict = {}
-    for name, key in SENT_DEFAULT_CELLS:
+    for name, key in default_run_cells():
         cells = paper_cells(TABLES[name])
         cells = cells[(cells["contestant"] == key) & (cells["metric"] != "avg_all")]
         for r in cells.itertuples():

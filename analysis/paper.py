@@ -4,7 +4,10 @@ Everything paper-specific lives here: benchmark and model names, the embedded tw
 and one ``TableSpec`` per paper table (rows, columns, K values, Avg./Delta, which marks). The
 published numbers are the tidy CSVs in ``analysis/reference/`` (copied verbatim from the paper's
 tables, see ``analysis/reference/README.md``); the printed Delta rows, left out of those CSVs because
-they are derived, are in ``analysis/reference/paper_deltas.csv``.
+they are derived, are in ``analysis/reference/paper_deltas.csv``; the paper's claims and the cells of
+its default run are YAML data there too (``reference_yaml``).
+
+May import: pandas, PyYAML and ``methods/catalog.py`` (loaded by path, never the ``methods`` package).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ TWIN_OF = {v: k for k, v in TWINS.items()}
 # model keys (meta.json ``model``) -> the paper's printed name, and the paper model they stand for
 MODEL_LABEL = {"r1_distill_qwen_1p5b": "DeepSeek-R1-Distill-Qwen-1.5B", "qwen2p5_math_7b": "Qwen2.5-Math-7B",
                "qwen3_14b": "Qwen3-14B", "tiny": "tiny",
-               "openpangu_embedded_1b_v1p1": "OpenPangu-embedded-1B-v1.1"}  # evaluation only (core.eval_models)
+               "openpangu_embedded_1b_v1p1": "OpenPangu-embedded-1B-v1.1"}  # evaluation only (core.eval.models)
 PAPER_MODEL_OF = {"tiny": "r1_distill_qwen_1p5b", "r1_distill_qwen_1p5b": "r1_distill_qwen_1p5b",
                   "qwen2p5_math_7b": "qwen2p5_math_7b", "qwen3_14b": "qwen3_14b"}
 EMBEDDED_MODELS = {"tiny"}
@@ -44,6 +47,14 @@ def method_catalog() -> dict:
     ``methods/catalog.py`` from the method files' source: loaded by path, so neither the ``methods``
     package (which imports torch) nor torch is imported. A new method file is labelled automatically."""
     return dict(_method_catalog())
+
+
+def baseline_method() -> str:
+    """The method every other is compared with (its class sets ``baseline = True``: GRPO)."""
+    found = [name for name, info in _method_catalog().items() if info.baseline]
+    if len(found) != 1:
+        raise RuntimeError(f"exactly one registered method must set baseline = True, found {found}")
+    return found[0]
 
 
 @lru_cache(maxsize=None)
@@ -253,6 +264,29 @@ def _load_reference(name: str) -> pd.DataFrame:
     if "curriculum_stages" not in df.columns:
         df["curriculum_stages"] = ""
     return df
+
+
+@lru_cache(maxsize=None)
+def reference_yaml(name: str):
+    """A YAML file of ``analysis/reference/`` parsed (``claims.yaml``, ``default_run.yaml``): the
+    paper-specific data that names method keys, kept out of the Python code."""
+    import yaml
+
+    path = REFERENCE_DIR / name
+    if not path.exists():
+        raise FileNotFoundError(f"reference file {path} is missing; it ships with the analysis package")
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def delta_contestant() -> str:
+    """The column the paper's Delta rows are taken for: it minus the best other column."""
+    return reference_yaml("default_run.yaml")["delta_contestant"]
+
+
+def default_run_cells() -> tuple[tuple[str, str], ...]:
+    """Where the paper prints its default run: (table name, contestant column value) pairs."""
+    return tuple((str(t), str(c)) for t, c in reference_yaml("default_run.yaml")["cells"])
 
 
 def load_paper_deltas() -> pd.DataFrame:

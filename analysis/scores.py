@@ -5,8 +5,8 @@
 = avg@k for every admissible k), ``len`` (tokens, = len@k), ``n_min`` (the smallest number of
 samples of a problem: k is admissible when k <= n_min) and ``n_problems``.
 
-Percentages are 100 x the unbiased estimators of ``analysis.metrics``; pass@k is vectorised over
-problems (one running product per k, see ``metrics.pass_at_k_curve``).
+Percentages are 100 x the unbiased estimators of ``core.metrics``; pass@k is vectorised over
+problems (``core.metrics.pass_at_k_curve``, one running product per k).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import Issue, Runs
+from core.metrics import pass_at_k_curve
 
 PAPER_KS = (1, 8, 16, 32)
 
@@ -31,16 +32,7 @@ def ks_for(n_max: int) -> list[int]:
 
 def _pass_matrix(n: np.ndarray, c: np.ndarray, ks: list[int]) -> np.ndarray:
     """[len(ks), problems] unbiased pass@k; NaN where k > n (inadmissible for that problem)."""
-    out = np.full((len(ks), n.size), np.nan)
-    want = {k: i for i, k in enumerate(ks)}
-    ratio = np.ones(n.size)  # C(n-c, j) / C(n, j)
-    nf, wf = n.astype(np.float64), (n - c).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for j in range(max(ks)):
-            ratio *= np.maximum(wf - j, 0.0) / (nf - j)  # [problems]; inf/NaN only where j >= n
-            if j + 1 in want:
-                out[want[j + 1]] = np.where(n >= j + 1, 1.0 - ratio, np.nan)
-    return out
+    return pass_at_k_curve(n, c, ks, inadmissible="nan")
 
 
 def step_scores(runs: Runs) -> pd.DataFrame:

@@ -27,7 +27,6 @@ interval that would look like certainty.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

@@ -11,63 +11,28 @@ Files per table (``tables/``): ``<name>.{md,tex,csv}`` (ours, paper layout and t
 ``<name>_stats.csv`` (mean, interval, seeds per cell), ``<name>_vs_grpo.csv`` (paired comparison
 with GRPO) and ``<name>_vs_paper.md`` (the paper's table and ours side by side). A table without
 runs gets only ``<name>_vs_paper.md``, which says why ours is missing.
+
+This module lays tables out and writes their files, and renders the paper's own numbers
+(``paper_cells``, ``paper_grid_md``); the cell values come from ``cells``. May import: pandas and
+the analysis modules ``cells``, ``load``, ``paper``, ``registry``, ``render``, ``select``, ``stats``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from analysis.cells import comparisons, delta_row, our_cells, resolve_arms
 from analysis.load import Issue, Runs
-from analysis.paper import (BENCH_LABEL, BENCHMARKS, COV_KEY, EN_KEY, LABEL_BENCH, STAGES_VARIANT, TABLES, TWIN_OF,
-                            TableSpec, bench_header, bench_label, hparam_variant, load_paper_deltas,
+from analysis.paper import (BENCH_LABEL, BENCHMARKS, LABEL_BENCH, TABLES, TableSpec, bench_header, load_paper_deltas,
                             load_reference, metric_header, model_label, model_title)
 from analysis.registry import register
 from analysis.render import (MARK_RULE, build_grid, contestant_label, fmt_ci, fmt_signed, grid_to_latex,
-                            grid_to_markdown, mark_best, mark_group_cols, md_simple_table)
-from analysis.scores import eval_step_rows, step_scores, value
-from analysis.select import Arm, hparam_arms, method_arm, stage_arms
-from analysis.stats import CONVENTION, MIN_SEEDS_BOOTSTRAP, paired_comparison, run_bootstrap
-
-CELL_COLS = ["model", "model_key", "bench_key", "benchmark", "metric", "k", "contestant", "method", "variant",
-             "curriculum_stages", "mean", "lo", "hi", "t_lo", "t_hi", "n_seeds", "seeds", "eval_steps", "text", "x"]
-
-
-def estimand(metric: str, k) -> tuple:
-    """The quantity a (metric, K) cell estimates: pass@k differs per k; avg@k (= c/n) and len@k
-    (= mean length) are the same number for every admissible k, so one estimand each."""
-    return (metric, int(k)) if metric == "pass" else (metric, None)
-
-
-def distinct_cells(cells: list[tuple]) -> list[tuple]:
-    """``(bench_key, metric, k)`` cells with duplicates of one estimand dropped (first kept)."""
-    seen, out = set(), []
-    for b, m, k in cells:
-        key = (b, *estimand(m, k))
-        if key not in seen:
-            seen.add(key)
-            out.append((b, m, k))
-    return out
-
-
-def seed_matrix(values: dict, cells: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, [seeds, cells] matrix) of the seeds that have every one of ``cells``; ``values`` maps
-    a cell to (seeds, values)."""
-    common = None
-    for cell in cells:
-        s = values[cell][0]
-        common = s if common is None else np.intersect1d(common, s)
-    common = np.asarray(common if common is not None else [], dtype=int)
-    cols = []
-    for cell in cells:
-        s, v = values[cell]
-        _, _, idx = np.intersect1d(common, s, return_indices=True)
-        cols.append(v[idx])
-    return common, (np.column_stack(cols) if cols else np.empty((0, 0)))
+                             grid_to_markdown, mark_best, mark_group_cols, md_simple_table)
+from analysis.select import Arm
+from analysis.stats import CONVENTION, MIN_SEEDS_BOOTSTRAP
 
 
 @dataclass
@@ -81,207 +46,6 @@ class TableResult:
     seeds: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> contestant -> n seeds
     issues: list[Issue] = field(default_factory=list)
     main_md: str = ""  # our table(s) in the paper layout, for the index
-
-
-# ---------------------------------------------------------------------------------------------------
-# our cells
-# ---------------------------------------------------------------------------------------------------
-
-def _bench_map(runs: Runs, run_ids: list[str], spec: TableSpec) -> dict[str, str | None]:
-    """paper benchmark key -> the benchmark key our runs used for it (itself or its embedded twin)."""
-    s = step_scores(runs)
-    present = set(s.loc[s["run_id"].isin(run_ids), "benchmark"])
-    out = {}
-    for b in spec.benchmarks:
-        out[b] = b if b in present else (TWIN_OF[b] if TWIN_OF.get(b) in present else None)
-    return out
-
-
-def _resolve_arms(spec: TableSpec, meta: pd.DataFrame, model: str, notes: list[Issue]) -> dict[str, Arm | None]:
-    if spec.variant_kind == "stages":
-        found = {STAGES_VARIANT.get(n, f"{n}_stage"): a for n, a in sorted(stage_arms(meta, model, notes).items())}
-    elif spec.variant_kind == "hparams":
-        default = method_arm(meta, model, "sent")
-        stages = None
-        if default is not None:
-            stages = int(meta.loc[meta["run_id"] == default.run_ids[0], "curriculum_stages"].iloc[0])
-        found = {hparam_variant(e, c): a for (e, c), a in
-                 sorted(hparam_arms(meta, model, EN_KEY, COV_KEY, stages, notes).items())}
-    else:
-        found = {}
-        arm_models = dict(spec.arm_models)
-        for c in spec.arms:
-            arm = method_arm(meta, arm_models.get(c, model), "grpo" if c == "base" else c, notes)
-            if arm is not None and c == "base":
-                arm = Arm("base", model, arm.run_ids, arm.seeds, arm.setting + " at eval_step 0")  # notes: GRPO's
-            found[c] = arm
-    ordered = {c: found.pop(c, None) for c in spec.arms}
-    ordered.update(found)  # settings the paper does not have (e.g. another en/cov pair) go last
-    return ordered
-
-
-def _arm_method(arm: Arm, contestant: str, meta: pd.DataFrame) -> str:
-    if contestant in ("base", "cur"):
-        return contestant
-    return str(meta.loc[meta["run_id"] == arm.run_ids[0], "method"].iloc[0])
-
-
-def _arm_rows(runs: Runs, arm: Arm, which, bmap: dict, notes: list[Issue]) -> pd.DataFrame:
-    """One arm's per-(run, benchmark) score rows at its evaluation step, with bench_key and seed."""
-    sc = eval_step_rows(runs, arm.run_ids, which, notes)
-    inv = {ob: b for b, ob in bmap.items() if ob}
-    seed_of = dict(zip(arm.run_ids, arm.seeds))
-    sc = sc.assign(bench_key=sc["benchmark"].map(inv), seed=sc["run_id"].map(seed_of))
-    return sc[sc["bench_key"].notna()]
-
-
-def _long(sc: pd.DataFrame, metrics) -> pd.DataFrame:
-    """Long frame (bench_key, metric, k, seed, value, eval_step) of ``metrics`` from score rows."""
-    parts = [pd.DataFrame({"bench_key": sc["bench_key"].to_numpy(), "metric": metric, "k": k,
-                           "seed": sc["seed"].to_numpy(), "value": value(sc, metric, k).to_numpy(),
-                           "eval_step": sc["eval_step"].to_numpy()}) for metric, k in metrics]
-    return pd.concat(parts, ignore_index=True)
-
-
-def effective_metrics(spec: TableSpec, n_max: int | None, scored_ks: list[int]) -> tuple[list, list[str]]:
-    """The paper's (metric, K) list, with every K that no column can estimate (K > the largest samples
-    per problem, ``n_max``) replaced by the largest scored k <= n_max; duplicates dropped. Returns the
-    list and a note per replacement."""
-    if n_max is None:
-        return list(spec.metrics), []
-    cap = max(k for k in scored_ks if k <= n_max)
-    out, replaced = [], []
-    for metric, k in spec.metrics:
-        ke = k if k <= n_max else cap
-        if ke != k and k not in replaced:
-            replaced.append(k)
-        if (metric, ke) not in out:
-            out.append((metric, ke))
-    if not replaced:
-        return out, []
-    return out, [f"K={', '.join(map(str, replaced))} need(s) more samples per problem than the runs have (at most "
-                 f"{n_max}): shown at k={cap}, the largest admissible k"]
-
-
-def _our_cells(spec: TableSpec, runs: Runs, model: str, arms: dict[str, Arm | None], notes: list[Issue]):
-    """Cell frame (CELL_COLS), per-cell seed values {(contestant, bench_key, metric, k): (seeds, values)},
-    the benchmark map, the cells without a value (with the reason), the spec with the K values actually
-    used (``effective_metrics``) and a note per replaced K."""
-    opts = runs.options
-    boot = dict(reps=opts.reps, random_state=opts.random_state, confidence=opts.confidence)
-    meta = runs.usable_meta()
-    all_ids = [r for a in arms.values() if a is not None for r in a.run_ids]
-    bmap = _bench_map(runs, all_ids, spec)
-    rows, values, missing = [], {}, []
-    scs = {c: _arm_rows(runs, arm, "base" if c == "base" else opts.eval_step, bmap, notes)
-           for c, arm in arms.items() if arm is not None}
-    n_mins = [int(sc["n_min"].min()) for sc in scs.values() if not sc.empty]
-    metrics, k_notes = effective_metrics(spec, max(n_mins) if n_mins else None, runs.cache.get("ks", []))
-    for c, arm in arms.items():
-        if arm is None:
-            continue
-        sc = scs[c]
-        long = _long(sc, metrics)
-        method = _arm_method(arm, c, meta)
-        stages = int(meta.loc[meta["run_id"] == arm.run_ids[0], "curriculum_stages"].iloc[0])
-        groups = {key: g for key, g in long.dropna(subset=["value"]).groupby(["bench_key", "metric", "k"], sort=False)}
-        n_min = sc.groupby("bench_key")["n_min"].min().to_dict()
-        per_cell = []
-        base = dict(model=model_label(model), model_key=model, contestant=c, method=method,
-                    variant=c if spec.variant_kind else "", curriculum_stages=stages)
-        for b in spec.benchmarks:
-            for metric, k in metrics:
-                g = groups.get((b, metric, k))
-                if g is None:
-                    why = ("no samples" if b not in n_min else
-                           f"k={k} exceeds the {int(n_min[b])} samples per problem")
-                    missing.append(f"{contestant_label(spec, c)} {bench_header(bmap.get(b) or b)} "
-                                   f"{metric_header(metric, k)}: {why}")
-                    continue
-                g = g.sort_values("seed")
-                seeds, vals = g["seed"].to_numpy(int), g["value"].to_numpy(float)
-                values[(c, b, metric, k)] = (seeds, vals)
-                per_cell.append(vals)
-                est = run_bootstrap(vals, **boot)
-                rows.append(dict(base, bench_key=b, benchmark=bench_label(bmap[b]), metric=metric, k=k,
-                                 mean=est.mean, lo=est.lo, hi=est.hi, t_lo=est.t_lo, t_hi=est.t_hi,
-                                 n_seeds=len(vals),
-                                 seeds=" ".join(map(str, seeds)),
-                                 eval_steps=" ".join(map(str, sorted(set(g["eval_step"].astype(int)))))))
-        if spec.avg and per_cell and len(per_cell) == len(spec.benchmarks) * len(metrics):
-            mine = {key[1:]: v for key, v in values.items() if key[0] == c}
-            cells_d = distinct_cells([(b, m, k) for b in spec.benchmarks for m, k in metrics])
-            seeds_d, mat = seed_matrix(mine, cells_d)
-            if seeds_d.size:
-                est = run_bootstrap(mat, **boot)
-                rows.append(dict(base, bench_key="avg", benchmark="Avg.", metric="avg_all", k=pd.NA,
-                                 mean=est.mean, lo=est.lo, hi=est.hi, t_lo=est.t_lo, t_hi=est.t_hi,
-                                 n_seeds=est.n_runs, seeds=" ".join(map(str, seeds_d)), eval_steps=""))
-            else:
-                missing.append(f"{contestant_label(spec, c)} Avg.: no seed has every cell")
-        elif spec.avg and per_cell:
-            missing.append(f"{contestant_label(spec, c)} Avg.: not every cell has a value")
-    cells = pd.DataFrame(rows, columns=[c for c in CELL_COLS if c not in ("text", "x")])
-    cells["k"] = cells["k"].astype("Int64")
-    cells["text"] = [f"{m:.2f}" for m in cells["mean"]]
-    cells["x"] = cells["text"].astype(float)
-    return cells, values, bmap, missing, dataclasses.replace(spec, metrics=tuple(metrics)), k_notes
-
-
-def _delta(spec: TableSpec, cells: pd.DataFrame, text_col: str = "x") -> dict:
-    """{model: {(bench_key, metric, k): "+1.23"}}: SENT minus the best other contestant."""
-    out: dict = {}
-    for (model, b, metric, k), g in cells.groupby(["model", "bench_key", "metric", "k"], dropna=False):
-        k = None if pd.isna(k) else int(k)
-        sent = g[g["contestant"] == "sent"]
-        other = g[(g["contestant"] != "sent") & g["x"].notna()]
-        if sent.empty or other.empty:
-            continue
-        out.setdefault(model, {})[(b, metric, k)] = fmt_signed(float(sent["x"].iloc[0]) - float(other["x"].max()))
-    return out
-
-
-def _comparisons(spec: TableSpec, runs: Runs, model: str, arms: dict, values: dict, bmap: dict) -> pd.DataFrame:
-    """Paired (by seed) comparison of every contestant with GRPO of the same model (``spec`` carries
-    the K values the table used)."""
-    opts = runs.options
-    grpo = method_arm(runs.usable_meta(), model, "grpo")
-    if grpo is None:
-        return pd.DataFrame()
-    if "grpo" in arms and arms["grpo"] is not None:
-        gvals = {key[1:]: v for key, v in values.items() if key[0] == "grpo"}
-    else:  # Tables VI/VII have no GRPO column: score GRPO's runs the same way
-        sc = _arm_rows(runs, grpo, opts.eval_step, bmap, [])
-        gvals = {}
-        for (b, m, k), g in _long(sc, spec.metrics).dropna(subset=["value"]).groupby(["bench_key", "metric", "k"]):
-            g = g.sort_values("seed")
-            gvals[(b, m, k)] = (g["seed"].to_numpy(int), g["value"].to_numpy(float))
-    groups = [(metric_header(m, k), [(b, m, k) for b in spec.benchmarks]) for m, k in spec.metrics]
-    every = distinct_cells([(b, m, k) for b in spec.benchmarks for m, k in spec.metrics])
-    if len(every) > len(spec.benchmarks):  # more distinct estimands than one metric group has
-        heads = ", ".join(dict.fromkeys(metric_header(m, k) for _, m, k in every))
-        groups.append((f"Avg. over distinct cells ({heads})", every))
-    rows = []
-    for c, arm in arms.items():
-        if arm is None or c in ("grpo", "base"):
-            continue
-        mine = {key[1:]: v for key, v in values.items() if key[0] == c}
-        for label, cells in groups:
-            cells = [cell for cell in cells if cell in mine and cell in gvals]
-            if not cells:
-                continue
-            sx, mx = seed_matrix(mine, cells)
-            sy, my = seed_matrix(gvals, cells)
-            _, ia, ig = np.intersect1d(sx, sy, return_indices=True)  # pair by seed, jointly over cells
-            if not ia.size:
-                continue
-            cmp = paired_comparison(mx[ia], my[ig], reps=opts.reps, random_state=opts.random_state,
-                                    confidence=opts.confidence)
-            rows.append(dict(model=model_label(model), contestant=c, method_label=contestant_label(spec, c),
-                             metric=label, tasks=cmp.n_tasks, n_pairs=cmp.n_pairs, diff=cmp.diff,
-                             diff_lo=cmp.diff_lo, diff_hi=cmp.diff_hi, t_lo=cmp.t_lo, t_hi=cmp.t_hi,
-                             p_improve=cmp.p_improve, p_lo=cmp.p_lo, p_hi=cmp.p_hi))
-    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -400,10 +164,10 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
         models = []
     parts: dict[str, _Part] = {}
     for model in models:
-        arms = _resolve_arms(spec, meta, model, notes)
+        arms = resolve_arms(spec, meta, model, notes)
         if all(a is None for a in arms.values()):
             continue
-        part = _Part(arms, *_our_cells(spec, runs, model, arms, notes))
+        part = _Part(arms, *our_cells(spec, runs, model, arms, notes))
         runs.cache[("table_cells", spec.name, model)] = (arms, part.values, part.spec)  # reused by claims
         if part.cells.empty:
             reasons.append(f"{model}: runs exist but none has scorable samples ({'; '.join(part.missing[:3])})")
@@ -425,7 +189,7 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
             reasons.append(f"no runs of {' or '.join(section)} (the paper's {model_label(section[-1])} section)")
     all_cells = pd.concat([p.cells for p in parts.values()], ignore_index=True)
     all_cells = mark_best(all_cells, mark_group_cols(spec), "x", spec.underline)
-    delta = _delta(spec, all_cells) if spec.delta else None
+    delta = delta_row(spec, all_cells) if spec.delta else None
     md = [f"# {title} (ours)\n"]
     tex = [f"% {title} (ours), generated by python -m analysis; do not edit\n"
            "% needs \\usepackage{booktabs,graphicx}\n"]
@@ -480,7 +244,7 @@ def build_table(spec: TableSpec, runs: Runs) -> TableResult:
                       f"{', '.join(few)}; the bootstrap above is crude at that size)\n")
             md.append(grid_to_markdown(build_grid(mspec, t_cells, contestants, sec, heads, None)))
         md.append(f"\n_{CONVENTION}_")
-        cmp = _comparisons(mspec, runs, model, arms, part.values, part.bmap)
+        cmp = comparisons(mspec, runs, model, arms, part.values, part.bmap)
         md.append("\n### Paired comparison with GRPO (runs paired by seed, resampled jointly over the cells)\n")
         md.append(_comparison_md(cmp))
         md.append(f"\n_{CONVENTION}_")
@@ -519,7 +283,7 @@ def _vs_paper_md(spec: TableSpec, title: str, paper_md: str, ours, reasons: list
         heads = {model_label(model): {b: bench_header(ob) if ob else BENCH_LABEL[b] for b, ob in part.bmap.items()}}
         out.append(f"### {model_title(model)}\n")
         out.append(grid_to_markdown(build_grid(part.spec, c, list(part.arms), [(None, model_label(model))], heads,
-                                               _delta(spec, c) if spec.delta else None)))
+                                               delta_row(spec, c) if spec.delta else None)))
         if model_label(model) not in set(paper["model"]):
             out.append("\nThis is the embedded twin: a different model and synthetic benchmarks, so its numbers "
                        "cannot be compared with the paper's; only the orderings of the methods can.\n")

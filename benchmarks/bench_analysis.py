@@ -1,7 +1,7 @@
 """Time ``python -m analysis`` on a synthetic embedded-like sweep.
 
 24 runs (8 methods x 3 seeds), 6 benchmarks, n=32 samples per problem, 4 evaluation steps, 60
-train.jsonl lines, token stats and (SENT) semantic entropy, written by ``analysis.synthetic`` into a
+train.jsonl lines, token stats and (SENT) semantic entropy, written by ``tests.analysis.synthetic`` into a
 temporary directory (not timed). Then the full rebuild (every table and figure, PNG + PDF) runs in a
 fresh interpreter, as a user would start it, and its wall-clock and CPU time are printed with the
 ratio to the target (20 s on 2 cores).
@@ -34,7 +34,7 @@ def main() -> int:
     p.add_argument("--keep", default=None, help="write the runs and outputs here instead of a temp dir")
     a = p.parse_args()
 
-    from analysis.synthetic import synthetic_sweep
+    from tests.analysis.synthetic import synthetic_sweep
 
     tmp = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench_analysis_"))
     try:

@@ -21,9 +21,9 @@ import json
 import os
 import time
 
-from core.benchmarks import load_benchmark
-from core.code_benchmarks import HUMANEVAL_FILE
-from core.code_grading import CodeGrader, SandboxLimits, usable_cpus
+from core.eval.benchmarks import load_benchmark
+from core.eval.code_benchmarks import HUMANEVAL_FILE
+from core.eval.code_grading import CodeGrader, SandboxLimits, usable_cpus
 
 
 def batch(samples: int, slow: float) -> tuple[list[str], list[str], list[bool]]:

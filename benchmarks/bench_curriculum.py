@@ -44,7 +44,7 @@ def main() -> None:  # noqa: C901
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: backend.threads of sweeps/backend/embedded.yaml, what a run uses)")
     ap.add_argument("--max-new-tokens", type=int, default=None,
-                    help="default: train.max_response_len of sweeps/preset/default.yaml (what a run scores with)")
+                    help="default: train.max_response_len of the default preset (what a run scores with)")
     ap.add_argument("--model-cfg", default=str(ROOT / "sweeps" / "model" / "tiny.yaml"))
     ap.add_argument("--model-dir", default=None,
                     help="a cached base-model directory (<cache>/base/<key>) to use instead of --model-cfg")
@@ -55,7 +55,8 @@ def main() -> None:  # noqa: C901
     from omegaconf import OmegaConf
 
     from core import curriculum as C
-    from core.curriculum_embedded import prompt_items, training_set
+    from core.curriculum.entropy import _labels_with_rule
+    from core.embedded.curriculum import prompt_items, training_set
     from core.embedded.generator import EmbeddedGenerator
     from core.embedded.model import ModelSpec, base_model
     from core.embedded.task import SynthGrader
@@ -66,7 +67,9 @@ def main() -> None:  # noqa: C901
     cur = OmegaConf.load(ROOT / "sweeps" / "curriculum" / "semantic_entropy.yaml")
     size = args.train_size or int(cur.train_size)
     if args.max_new_tokens is None:
-        args.max_new_tokens = int(OmegaConf.load(ROOT / "sweeps" / "preset" / "default.yaml").train.max_response_len)
+        from core.embedded.spec import TrainSpec
+
+        args.max_new_tokens = TrainSpec().max_response_len  # the default preset's (TrainSpec holds the defaults)
     t0 = time.perf_counter()
     if args.model_dir:
         from core.embedded.generator import load_model_file
@@ -80,9 +83,9 @@ def main() -> None:  # noqa: C901
     items = prompt_items(problems)
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
-        scores = C.score_prompts(EmbeddedGenerator(model=base, batch_size=2048), items, SynthGrader(), m=args.m,
-                                 variant="count", seed=0, max_new_tokens=args.max_new_tokens,
-                                 batch_size=int(cur.batch_size), model_key="bench", cache_dir=tmp, progress=False)
+        C.score_prompts(EmbeddedGenerator(model=base, batch_size=2048), items, SynthGrader(), m=args.m,
+                        variant="count", seed=0, max_new_tokens=args.max_new_tokens,
+                        batch_size=int(cur.batch_size), model_key="bench", cache_dir=tmp, progress=False)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         (samples_file,) = Path(tmp).glob("samples-*.jsonl")
         records = [json.loads(x) for x in samples_file.read_text().splitlines()[1:]]
@@ -129,7 +132,7 @@ def main() -> None:  # noqa: C901
         se = []
         for r in records:
             ll = [L * lp / n for lp, n in zip(r["logprob"], r["num_tokens"])]
-            se.append(C.semantic_entropy(ll, C._labels_with_rule(r["labels"], "singleton")))
+            se.append(C.semantic_entropy(ll, _labels_with_rule(r["labels"], "singleton")))
         srt = sorted(se)
         print(f"  sum_logprob, {L}-token proxy: median {srt[len(srt) // 2]:.3f}, p90 {srt[int(0.9 * len(srt))]:.3f}, "
               f"below 0.05: {sum(v < 0.05 for v in se) / len(se):.2f}, in[1,1.75] {sum(1 <= v <= 1.75 for v in se) / len(se):.2f}")

@@ -255,7 +255,8 @@ def bench_overhead(rounds: int, reps: int, threads: int) -> dict[str, list[float
     from core.embedded.calibrate import graded_rollout
     from core.embedded.forward import QwenWeights
     from core.embedded.model import ModelSpec, base_model
-    from core.embedded.trainer import TrainSpec, policy_outputs
+    from core.embedded.policy import policy_outputs
+    from core.embedded.spec import TrainSpec
     from core.loss import LossConfig, MethodSpec, harness_loss, method_from_config, precompute_selection
 
     torch.set_num_threads(threads)

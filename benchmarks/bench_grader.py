@@ -1,7 +1,7 @@
 """Grading throughput of the math-verify grader, cold and warm cache.
 
     python benchmarks/bench_grader.py                  # all six benchmarks, in-process
-    python benchmarks/bench_grader.py --workers 4      # plus a 4-subprocess cold pass
+    python benchmarks/bench_grader.py --workers 4      # plus a cold pass on a 4-process pool
     python benchmarks/bench_grader.py --limit 50       # first 50 problems of each benchmark
     python benchmarks/bench_grader.py --neighbours     # also: no two neighbouring golds verify
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from core.benchmarks import PAPER_BENCHMARKS, load_benchmark
-from core.grading import MathVerifyGrader, extract_answer, normalize_answer
+from core.eval.benchmarks import PAPER_BENCHMARKS, load_benchmark
+from core.eval.grading import MathVerifyGrader, extract_answer, normalize_answer
 
 REASONING = "<think>\nLet me set up the problem carefully and compute step by step.\n</think>\n"
 
@@ -62,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmarks", default=",".join(PAPER_BENCHMARKS))
     parser.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark")
-    parser.add_argument("--workers", type=int, default=0, help="also time a cold pass on N subprocesses")
+    parser.add_argument("--workers", type=int, default=0, help="also time a cold pass on a pool of N worker processes")
     parser.add_argument("--neighbours", action="store_true", help="check that no two neighbouring golds verify")
     args = parser.parse_args()
     keys = [k for k in args.benchmarks.split(",") if k]

@@ -67,7 +67,6 @@ def time_losses(B: int, T: int, repeats: int, warmup: int) -> dict[str, float]:
 
     CPU time of this process, not wall time: on a shared machine the wall clock mostly measures how
     long the process waited for a core, which swamps differences of a few milliseconds."""
-    import torch
 
     from core.loss import LossConfig, MethodSpec, harness_loss, method_from_config
     from methods import method_names

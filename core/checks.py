@@ -99,7 +99,7 @@ def _check_eval(ev: dict) -> list[str]:
     if not isinstance(benches, list) or not benches:
         p.append(f"eval.benchmarks={benches!r} must be a non-empty list of benchmark keys")
     else:
-        from core.benchmarks import benchmark_keys
+        from core.eval.benchmarks import benchmark_keys
 
         known = benchmark_keys()
         for b in benches:

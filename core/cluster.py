@@ -10,8 +10,8 @@ clear message instead of as a job array of failures:
 - ``hydra.launcher.partition`` is set and names an existing partition;
 - no GPUs are requested for ``backend=embedded`` jobs (they run on CPU);
 - every ``backend=verl`` job has a valid verl-backend config (model, method, layout:
-  :func:`core.verl_backend.check`, no verl import);
-- nodes per run: ``backend.nnodes`` for verl (one job of N nodes; core/ray_cluster.py forms the Ray
+  :func:`core.verl.config.check`, no verl import);
+- nodes per run: ``backend.nnodes`` for verl (one job of N nodes; core/verl/ray_cluster.py forms the Ray
   cluster inside it), 1 for embedded; the partition has that many nodes with the GPUs asked per node;
 - finished runs (``DONE`` in their run directory) are not submitted again.
 
@@ -108,21 +108,10 @@ def _sel(cfg: Any, key: str, default: Any = None) -> Any:
 
 
 def job_run_dir(job_cfg: DictConfig) -> Path:
-    """The run directory a job will write: ``<runs_root>/<sweep_name>/<run name>``.
+    """The run directory a job will write: the run-log contract's one rule (:func:`core.config.run_dir`)."""
+    from core.config import run_dir
 
-    Uses ``sweep.run_dir`` (the entry point's own rule) when sweep.py provides it, else the
-    contract's rule with the run name from the job's overrides (``hydra.job.override_dirname``).
-    """
-    try:
-        import sweep  # the Hydra entry point at the repository root
-
-        rule = getattr(sweep, "run_dir", None)
-    except ImportError:
-        rule = None
-    if callable(rule):
-        return Path(rule(job_cfg))
-    name = _sel(job_cfg, "hydra.job.override_dirname") or "default"
-    return Path(str(_sel(job_cfg, "runs_root", "runs"))) / str(_sel(job_cfg, "sweep_name", "default")) / name
+    return Path(run_dir(job_cfg))
 
 
 def _gpus_requested(params: dict) -> int:
@@ -156,7 +145,7 @@ def preflight(params: dict, job_cfgs: Sequence[DictConfig], *, check_partitions:
             problems.append(f"{gpus} GPU(s) requested (hydra.launcher.gpus_per_node/gres) for backend=embedded, "
                             "which runs on CPU; set hydra.launcher.gpus_per_node=0, or use backend=verl")
         elif backend == "verl":
-            from core.verl_backend import check
+            from core.verl.config import check
             from methods import ConfigError
 
             try:

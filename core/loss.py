@@ -2,13 +2,13 @@
 
 :func:`harness_loss` has verl 0.9.1's whole-loss signature (``ppo_loss(config, model_output, data,
 dp_group=None) -> (loss, metrics)``). verl's workers get it through ``set_loss_fn`` (see
-``core/verl_plugin.py``); the embedded CPU trainer calls the very same function. It converts verl's
+``core/verl/plugin.py``); the embedded CPU trainer calls the very same function. It converts verl's
 tensors to padded ``[B, T]`` (entropy included, with grad), builds a :class:`methods.PolicyBatch`
 carrying verl's global-batch normalisation, and dispatches to the method registry. It is the only
 place that looks a method up by name.
 
 ``config`` is verl's actor config (``ActorConfig``) whose ``policy_loss`` is a
-:class:`core.verl_plugin.HarnessPolicyLossConfig` (``method`` + ``params``), or the embedded
+:class:`core.verl.plugin.HarnessPolicyLossConfig` (``method`` + ``params``), or the embedded
 trainer's :class:`LossConfig`, which has the same attributes.
 """
 
@@ -52,7 +52,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    method: str = "grpo"
+    method: str  # a registered method name (the config's method.name)
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -69,7 +69,7 @@ def method_from_config(policy_loss: Any) -> LossMethod:
     """The method named by ``policy_loss.method`` with ``policy_loss.params`` (built once, validated)."""
     name = _get(policy_loss, "method", None)
     if name is None:
-        raise ConfigError("policy_loss has no `method`; use core.verl_plugin.HarnessPolicyLossConfig "
+        raise ConfigError("policy_loss has no `method`; use core.verl.plugin.HarnessPolicyLossConfig "
                           "(actor_rollout_ref.actor.policy_loss._target_) or core.loss.LossConfig")
     params = _get(policy_loss, "params", None) or {}
     params = {k: _plain(v) for k, v in dict(params).items()}

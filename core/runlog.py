@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 __all__ = ["SCHEMA_VERSION", "ResumeError", "RunFileError", "RunLocked", "RunLog", "atomic_write", "claim_checkpoint_dir",
-           "git_state", "package_versions", "run_lock", "utc_now"]
+           "step_ranges", "git_state", "package_versions", "run_lock", "utc_now"]
 
 SCHEMA_VERSION = 1
 
@@ -208,8 +208,8 @@ def claim_checkpoint_dir(ckpt_dir: str | os.PathLike, run_id: str) -> None:
     atomic_write(marker, run_id + "\n")
 
 
-def _ranges(steps: list[int]) -> str:
-    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+def step_ranges(steps: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"`` (sorted steps; the analysis's gap warnings use it too)."""
     out, i = [], 0
     while i < len(steps):
         j = i
@@ -257,10 +257,10 @@ class RunLog:
         missing = sorted(set(range(1, upto + 1)) - set(have))
         repeated = sorted({s for s in steps if steps.count(s) > 1})
         what = "; ".join(x for x in (
-            f"missing steps {_ranges(missing)}" if missing else "",
-            f"repeated steps {_ranges(repeated)}" if repeated else "",
+            f"missing steps {step_ranges(missing)}" if missing else "",
+            f"repeated steps {step_ranges(repeated)}" if repeated else "",
             f"{bad} unreadable line(s)" if bad else "",
-            f"steps beyond {upto}: {_ranges([s for s in have if s > upto])}" if have and have[-1] > upto else "") if x)
+            f"steps beyond {upto}: {step_ranges([s for s in have if s > upto])}" if have and have[-1] > upto else "") if x)
         raise RunFileError(errno.EIO, f"{path} does not hold steps 1..{upto} exactly once ({what or 'out of order'}): "
                            f"the log was damaged and the lost steps cannot be rebuilt from the checkpoint (step {upto}). "
                            f"Delete the run directory {self.dir} to train this run again")

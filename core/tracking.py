@@ -3,7 +3,7 @@ own ``verl.utils.tracking.Tracking`` on both backends.
 
 * embedded: :func:`open_tracker` in the trainer; every ``train.jsonl`` record is also logged there
   (same keys, same values, the run-log step), so TensorBoard/W&B show exactly what train.jsonl holds.
-* verl: ``logger`` is added to verl's ``trainer.logger`` (core/verl_backend.py; ``file`` stays for
+* verl: ``logger`` is added to verl's ``trainer.logger`` (core/verl/backend.py; ``file`` stays for
   train.jsonl), so verl's own Tracking logs every verl metric.
 
 Where the files go, unless the environment already says: TensorBoard ``<run_dir>/tensorboard``

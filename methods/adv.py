@@ -36,6 +36,9 @@ class Adv(LossMethod):
     name = "adv"
     label = "w/ Adv"
     params_cls = AdvParams
+    selection_metrics = ("method/psi_capped_frac",)
+    paper_order = 2
+    color = "#8c564b"
     paper = "Cheng et al. 2025 (arXiv 2506.14758); SENT App. C-3"
 
     def compute(self, batch: PolicyBatch) -> LossOutput:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.base import LossMethod, LossOutput, MethodParams, PolicyBatch, RefKLParams, hp
+from methods.base import LossMethod, LossOutput, PolicyBatch, RefKLParams, hp
 from methods.common import masked_mean, ref_kl_term
 from methods.registry import register
 

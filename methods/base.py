@@ -195,6 +195,19 @@ class LossMethod:
         paper: one line naming the paper/section the method comes from.
         needs_entropy / needs_ref: what the core must compute for this method.
         default_curriculum: the curriculum the method uses unless the sweep overrides it.
+        uses_covariance: its token selection reads Cov_t (the trainers log a covariance histogram).
+        selection_metrics: the ``method/*`` metrics that say what fraction of tokens it acts on
+            (the embedded calibration report prints them).
+        paper_order: its row in the paper's tables (SENT Table I); None: not a paper row (reports
+            list it after the paper's methods, by name).
+        color: its fixed colour in figures ("": one from the figure palette).
+        baseline: the method every other is compared with in reports (GRPO: the paper compares with it).
+        scale_rules: ``{field: rule}`` of its per-scale calibration (docs/calibration.md): "E" (an
+            entropy coefficient: the one lambda rule E derives), "F" (a token fraction) or
+            "F/<field>" (a fraction counted within the share ``<field>`` of the tokens).
+        scale_probe: the measurement key under which the calibration records the norm of the
+            gradient of its rule-E term per unit coefficient ("g_h": the one that defines lambda).
+        scale_note: extra comment lines of its per-scale file, formatted with the derivation's values.
 
     Per-method state (a controller's integral, a running statistic): a method that needs state
     across loss calls returns its initial values from :meth:`init_state` (a flat dict of floats).
@@ -213,6 +226,14 @@ class LossMethod:
     needs_entropy: ClassVar[bool] = True
     needs_ref: ClassVar[bool] = False
     default_curriculum: ClassVar[str] = "none"
+    uses_covariance: ClassVar[bool] = False
+    selection_metrics: ClassVar[tuple[str, ...]] = ()
+    paper_order: ClassVar[int | None] = None
+    color: ClassVar[str] = ""
+    baseline: ClassVar[bool] = False
+    scale_rules: ClassVar[dict[str, str]] = {}
+    scale_probe: ClassVar[str] = ""
+    scale_note: ClassVar[str] = ""
 
     def __init__(self, params: MethodParams | None = None, **overrides: Any):
         if params is None:

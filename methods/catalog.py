@@ -19,11 +19,12 @@ catalog equals the imported registry's class attributes for every method.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ATTRS = ("name", "label", "paper", "default_curriculum", "needs_ref", "needs_entropy", "version")
+ATTRS = ("name", "label", "paper", "default_curriculum", "needs_ref", "needs_entropy", "version", "uses_covariance",
+         "selection_metrics", "paper_order", "color", "baseline")
 SKIP = {"__init__", "__main__", "catalog"}
 
 
@@ -37,6 +38,16 @@ class MethodInfo:
     needs_entropy: bool
     version: int
     module: str
+    uses_covariance: bool = False
+    selection_metrics: tuple[str, ...] = ()
+    paper_order: int | None = None  # its row in the paper's tables (SENT Table I); None: not a paper row
+    color: str = ""  # its fixed colour in figures ("": the figure palette's)
+    baseline: bool = False  # the method every other is compared with (GRPO)
+    defaults: dict = field(default_factory=dict)  # its hyperparameters' paper defaults ({field: value})
+
+    def sort_key(self) -> tuple:
+        """The paper's row order, then the other methods by name."""
+        return (self.paper_order if self.paper_order is not None else float("inf"), self.name)
 
 
 def default_label(name: str) -> str:
@@ -50,14 +61,19 @@ def _classes(path: Path) -> dict[str, dict]:
     for node in tree.body:
         if not isinstance(node, ast.ClassDef):
             continue
-        attrs = {}
+        attrs, fields = {}, {}
         for st in node.body:
             target = value = None
             if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
                 target, value = st.targets[0].id, st.value
             elif isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name) and st.value is not None:
                 target, value = st.target.id, st.value
-            if target in ATTRS:
+            if target == "params_cls" and isinstance(value, ast.Name):
+                attrs[target] = value.id  # resolved to its class's field defaults below
+            elif isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "hp" \
+                    and value.args:  # a hyperparameter field: hp(default, source, doc, ...)
+                fields[target] = ast.literal_eval(value.args[0])
+            elif target in ATTRS:
                 try:
                     attrs[target] = ast.literal_eval(value)
                 except ValueError:
@@ -66,7 +82,8 @@ def _classes(path: Path) -> dict[str, dict]:
                  if isinstance(b, (ast.Name, ast.Attribute))]
         registered = any((isinstance(d, ast.Name) and d.id == "register")
                          or (isinstance(d, ast.Attribute) and d.attr == "register") for d in node.decorator_list)
-        out[node.name] = {"bases": bases, "attrs": attrs, "registered": registered, "module": path.stem}
+        out[node.name] = {"bases": bases, "attrs": attrs, "fields": fields, "registered": registered,
+                          "module": path.stem}
     return out
 
 
@@ -84,14 +101,14 @@ def catalog(directory: Path | str = HERE) -> dict[str, MethodInfo]:
         for cname, info in _classes(path).items():
             classes.setdefault(cname, info)  # the first definition by file name wins (as an import would not)
 
-    def resolve(cname: str, seen=()) -> dict:
+    def resolve(cname: str, seen=(), part: str = "attrs") -> dict:
         info = classes.get(cname)
         if info is None or cname in seen:
             return {}
         merged: dict = {}
         for b in reversed(info["bases"]):  # left-most base wins, as in a simple MRO
-            merged.update(resolve(b, (*seen, cname)))
-        merged.update(info["attrs"])
+            merged.update(resolve(b, (*seen, cname), part))
+        merged.update(info[part])
         return merged
 
     out = {}
@@ -99,6 +116,7 @@ def catalog(directory: Path | str = HERE) -> dict[str, MethodInfo]:
         if not info["registered"]:
             continue
         a = resolve(cname)
+        params = a.pop("params_cls", None)
         bad = {k: v.source for k, v in a.items() if isinstance(v, _NonLiteral)}
         name = a.get("name")
         if bad or not isinstance(name, str):
@@ -109,5 +127,9 @@ def catalog(directory: Path | str = HERE) -> dict[str, MethodInfo]:
                                default_curriculum=a.get("default_curriculum", "none"),
                                needs_ref=bool(a.get("needs_ref", False)),
                                needs_entropy=bool(a.get("needs_entropy", True)), version=int(a.get("version", 1)),
-                               module=info["module"])
+                               module=info["module"], uses_covariance=bool(a.get("uses_covariance", False)),
+                               selection_metrics=tuple(a.get("selection_metrics", ())),
+                               paper_order=a.get("paper_order"), color=a.get("color", ""),
+                               baseline=bool(a.get("baseline", False)),
+                               defaults=resolve(params, part="fields") if params else {})
     return out

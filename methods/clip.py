@@ -46,6 +46,13 @@ class Clip(LossMethod):
     name = "clip"
     label = "w/ Clip"
     params_cls = ClipCovParams
+    uses_covariance = True
+    selection_metrics = ("method/clip_frac",)
+    paper_order = 4
+    color = "#9467bd"
+    scale_rules = {"clip_frac": "F"}
+    scale_note = ("cov_lb / cov_ub stay the paper's 1 and 5: {cov_band_pct:.1f}% of the base model's tokens lie in the\n"
+                  "band (before the random pick).")
     paper = "Cui et al. 2025 (arXiv 2505.22617) Clip-Cov; SENT App. C-5"
     needs_entropy = False
 

@@ -37,6 +37,11 @@ class Cov(LossMethod):
     name = "cov"
     label = "w/ Cov"
     params_cls = KLCovParams
+    uses_covariance = True
+    selection_metrics = ("method/penalised_frac",)
+    paper_order = 5
+    color = "#17becf"
+    scale_rules = {"cov_frac": "F"}
     paper = "Cui et al. 2025 (arXiv 2505.22617) KL-Cov; SENT App. C-6"
     needs_entropy = False
 

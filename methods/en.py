@@ -26,6 +26,10 @@ class En(LossMethod):
     name = "en"
     label = "w/ En"
     params_cls = EnParams
+    paper_order = 1
+    color = "#ff7f0e"
+    scale_rules = {"entropy_coef": "E"}
+    scale_probe = "g_h"  # the token-mean entropy: rule E's lambda
     paper = "Haarnoja et al. 2018 (max-entropy RL), as VeRL's entropy_coeff; SENT App. C-2"
 
     def compute(self, batch: PolicyBatch) -> LossOutput:

@@ -28,6 +28,9 @@ class GRPO(LossMethod):
     name = "grpo"
     label = "GRPO"
     params_cls = GRPOParams
+    paper_order = 0
+    color = "#4d4d4d"
+    baseline = True
     paper = "Shao et al. 2024 (DeepSeekMath); SENT Eq. 3-4, App. C-1"
     needs_entropy = False
 

@@ -37,6 +37,13 @@ class HighEn(LossMethod):
     name = "high_en"
     label = "w/ High_En"
     params_cls = HighEnParams
+    selection_metrics = ("method/high_frac",)
+    paper_order = 6
+    color = "#bcbd22"
+    scale_rules = {"entropy_coef": "E"}
+    scale_probe = "g_high"
+    scale_note = ("High_En takes En's lambda (the paper uses one entropy coefficient, Table X); at this lambda its bonus\n"
+                  "(top-20% entropy tokens) has ||lambda g_high|| / ||g_pg|| = {high_en_ratio_at_lambda:.3f}.")
     paper = "SENT App. C-7 (no reference code)"
 
     def selection_keys(self):

@@ -29,6 +29,8 @@ class Low(_TokenKLMethod):
     name = "low"
     label = "w/ Low"
     params_cls = LowParams
+    selection_metrics = ("method/low_frac",)
+    color = "#1f77b4"
     paper = "SENT Table IX ablation (w/ Low)"
 
     def selection_keys(self):

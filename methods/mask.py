@@ -36,6 +36,9 @@ class Mask(LossMethod):
     name = "mask"
     label = "w/ Mask"
     params_cls = MaskParams
+    selection_metrics = ("method/keep_frac",)
+    paper_order = 3
+    color = "#2ca02c"
     paper = "Wang et al. 2025 (arXiv 2506.01939); SENT App. C-4"
 
     def selection_keys(self):

@@ -83,6 +83,11 @@ class Sent(_TokenKLMethod):
     name = "sent"
     label = "w/ SENT"
     params_cls = SentParams
+    uses_covariance = True
+    selection_metrics = ("method/low_frac", "method/high_cov_frac")
+    paper_order = 7
+    color = "#d62728"
+    scale_rules = {"high_cov_frac": "F/low_entropy_frac"}
     paper = "SENT (arXiv 2512.04359) §IV-B Eq. 11-15 + §IV-A curriculum"
     default_curriculum = "semantic_entropy"
 
@@ -107,5 +112,7 @@ class LowCov(Sent):
 
     name = "low_cov"
     label = "w/ Low_Cov"
+    paper_order = None  # Table IX's ablation row, not one of Table I's
+    color = "#7f7f7f"
     paper = "SENT Table IX ablation: low-entropy + high-covariance constraint, no curriculum"
     default_curriculum = "none"

@@ -69,6 +69,9 @@ class SentReleased(LossMethod):
     name = "sent_released"
     label = "w/ SENT (released code)"
     params_cls = SentReleasedParams
+    uses_covariance = True
+    color = "#aa3333"
+    scale_rules = {"cov_frac": "F/low_entropy_frac"}
     version = 1
     paper = "SENT released code (zldscr0/SENT@2a7c40f, compute_policy_loss_low_entropy_kl_cov_v2)"
     default_curriculum = "semantic_entropy"

@@ -3,11 +3,11 @@
 #
 #   bash scripts/gpu_check.sh           # on a machine with one CUDA GPU and the project installed
 #
-# 1. nvidia-smi and torch see the GPU; the CPU patches stay off (core/verl_cpu.py: nothing patched);
+# 1. nvidia-smi and torch see the GPU; the CPU patches stay off (core/verl/cpu.py: nothing patched);
 # 2. tests/gpu: a CUDA training step through verl's real engine (TrainingWorker, FSDP2, bf16 mixed
 #    precision, core.loss.harness_loss via the plugin) for grpo, sent and cov; chunked entropy equal
 #    to the plain one with a lower peak memory at a 152K vocabulary; if vLLM is installed, the vLLM
-#    evaluation (python -m core.evaluate --backend vllm) of the embedded base model exported as a HF
+#    evaluation (python -m core.eval --backend vllm) of the embedded base model exported as a HF
 #    folder (built on the CPU in seconds: no download);
 # 3. the GPU-marked tests elsewhere (tests/eval: VLLMGenerator) on the same exported model.
 #
@@ -26,7 +26,7 @@ import torch
 assert torch.cuda.is_available(), "torch sees no CUDA device"
 print("[gpu-check] torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0),
       "bf16", torch.cuda.is_bf16_supported())
-from core import verl_cpu
+from core.verl import cpu as verl_cpu
 assert verl_cpu.install_process_patches() is False and verl_cpu.patched() == [], "CPU patches must stay off on a GPU"
 import importlib.util
 print("[gpu-check] vllm:", "installed" if importlib.util.find_spec("vllm") else "absent (its checks are skipped)",
@@ -42,7 +42,7 @@ trap 'rm -rf "$MODEL_DIR"' EXIT
 if python -c "import vllm" 2>/dev/null; then
   python - "$MODEL_DIR/hf" <<'PY'
 import sys
-from core import verl_tiny
+from core.verl import tiny as verl_tiny
 from core.embedded.model import ModelSpec
 spec = ModelSpec(hidden_size=64, num_layers=2, intermediate_size=128, num_heads=4, num_kv_heads=2, sft_steps=40, sft_batch=32)
 print(verl_tiny.export_hf(spec, sys.argv[1]))

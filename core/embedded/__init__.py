@@ -2,7 +2,7 @@
 RL trainer that calls the same loss entry point as verl's workers (``core.loss.harness_loss``).
 
 Importing this package registers, without importing torch, the ``synth`` grader, the benchmarks
-``synth_1`` .. ``synth_6`` and (when ``core.generation`` exists) the ``"embedded"`` generator.
+``synth_1`` .. ``synth_6`` and (when ``core.eval.generation`` exists) the ``"embedded"`` generator.
 """
 
 from core.embedded import task
@@ -10,7 +10,7 @@ from core.embedded import task
 task.register()
 
 try:  # the generator registry belongs to the evaluation layer; register ours when it exists
-    from core.generation import register_generator as _register_generator
+    from core.eval.generation import register_generator as _register_generator
 except ImportError:  # pragma: no cover - evaluation layer not installed yet
     _register_generator = None
 

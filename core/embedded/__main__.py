@@ -35,16 +35,13 @@ def main(argv=None) -> int:
         ap.error("--check needs --rebuild (it compares a fresh build with the shipped weights)")
 
     import torch
-    from hydra import compose, initialize_config_dir
-
-    import sweep  # noqa: F401 - the method group
+    from core.config import compose
 
     torch.set_num_threads(args.threads)
     from core.embedded.model import (SHIPPED_ROOT, ModelSpec, base_model, base_model_info, cpu_name,
                                      shipped_dir, weights_sha256)
 
-    with initialize_config_dir(config_dir=str(Path(sweep.__file__).parent / "sweeps"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=args.overrides)
+    cfg = compose(args.overrides)
     spec = ModelSpec.from_cfg(cfg.model)
     t0 = time.time()
     if args.rebuild:  # a fresh build in a temporary cache: nothing cached or shipped is touched
@@ -140,7 +137,7 @@ version {task.TASK_VERSION}), `core/embedded/model.py` (`build_model`, `sft`). W
 | SFT final loss / loss on mistake-free solutions | {meta['sft_final_loss']:.4f} / {meta['sft_eval_loss_correct']:.4f} nats per token |
 
 Recipe (`ModelSpec`, hashed into the key together with the task version, the recipe version and the
-vocabulary; `sweeps/model/tiny.yaml` documents each field):
+vocabulary; `core/embedded/model.py` documents each field):
 
 | field | value |
 |---|---|

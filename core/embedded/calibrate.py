@@ -11,7 +11,13 @@ comments.
 
 Rule F (token fractions): the paper's fraction with expected-count rounding (``count_rounding:
 expected``). Rule E (entropy coefficients): lambda = RHO * median ||g_pg|| / median ||g_H|| over the
-mini-batches of ``BATCHES`` rollout batches sampled with ``SEED``; High_En takes En's lambda.
+mini-batches of ``BATCHES`` rollout batches sampled with ``SEED``; every rule-E field takes this lambda.
+
+Which method gets a file, and which field follows which rule, is declared by the methods
+(``LossMethod.scale_rules``, ``scale_probe``, ``scale_note``; docs/methods.md): a new method with a
+per-scale field needs no edit here. ``g_H`` is the gradient of the rule-E term of the method whose
+``scale_probe`` is ``"g_h"`` (the token-mean entropy bonus) per unit coefficient, and ``g_pg`` that
+method's loss with the coefficient at 0 (its policy-gradient and KL terms).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-SCALE_DIR = REPO / "sweeps" / "method_scale"
+from core.config import METHOD_SCALE_DIR as SCALE_DIR  # noqa: E402 - where the per-scale files live
 
 #: Rule E's pre-set ratio ||lambda g_H|| / ||g_pg|| (docs/calibration.md; fixed before measuring)
 RHO = 0.1
@@ -41,24 +47,33 @@ PAPER_FRAC = 2e-4
 PAPER_ENTROPY_COEF = 0.001
 
 
-def method_scale_settings(model: str, method: str) -> dict | None:
-    """The per-scale file ``sweeps/method_scale/<model>_<method>.yaml`` that Hydra merges into ``method``
-    (``{"file", "values"}``), or None when this scale has none (the run keeps the paper's values)."""
-    import yaml
-
-    path = SCALE_DIR / f"{model}_{method}.yaml"
-    if not path.is_file():
-        return None
-    return {"file": str(path.relative_to(REPO)), "values": dict(yaml.safe_load(path.read_text()) or {})}
-
-
 def _cfg(*overrides: str):
-    from hydra import compose, initialize_config_dir
+    from core.config import compose
 
-    import sweep  # noqa: F401 - the generated method group
+    return compose(list(overrides))
 
-    with initialize_config_dir(config_dir=str(REPO / "sweeps"), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+
+def _scaled() -> dict:
+    """``{name: class}`` of the registered methods with per-scale fields, in the paper's order."""
+    import methods
+
+    classes = {n: methods.get_method_cls(n) for n in methods.method_names()}
+    order = lambda n: (classes[n].paper_order if classes[n].paper_order is not None else float("inf"), n)  # noqa: E731
+    return {n: classes[n] for n in sorted(classes, key=order) if classes[n].scale_rules}
+
+
+def _probes() -> dict[str, tuple[str, str]]:
+    """``{measurement key: (method, rule-E field)}``: the rule-E terms whose gradients are measured."""
+    out = {}
+    for name, cls in _scaled().items():
+        if cls.scale_probe:
+            fields = [f for f, rule in cls.scale_rules.items() if rule == "E"]
+            if len(fields) != 1:
+                raise ValueError(f"method {name!r} sets scale_probe but has {len(fields)} rule-E fields (needs 1)")
+            out[cls.scale_probe] = (name, fields[0])
+    if "g_h" not in out:
+        raise ValueError("no method sets scale_probe = 'g_h' (rule E's token-mean entropy bonus)")
+    return out
 
 
 def _loss_cfg(name: str, **params):
@@ -108,7 +123,9 @@ def measure(batches: int = BATCHES, seed: int = SEED, threads: int = 1, log=prin
     from core.embedded import task
     from core.embedded.forward import QwenWeights
     from core.embedded.model import ModelSpec, base_model, base_model_info
-    from core.embedded.trainer import TrainSpec, _seed_of, policy_outputs
+    from core.embedded.policy import policy_outputs
+    from core.embedded.spec import TrainSpec
+    from core.embedded.trainer import _seed_of
     from core.loss import harness_loss
     from methods.common import covariance
 
@@ -119,9 +136,10 @@ def measure(batches: int = BATCHES, seed: int = SEED, threads: int = 1, log=prin
     info = base_model_info(spec)
     w = QwenWeights.of(model)
     params = [p for p in model.parameters() if p.requires_grad]
-    grpo = _loss_cfg("grpo")
-    en1 = _loss_cfg("en", entropy_coef=1.0)
-    hi1 = _loss_cfg("high_en", entropy_coef=1.0)
+    probes = _probes()
+    ref, ref_field = probes["g_h"]
+    pg = _loss_cfg(ref, **{ref_field: 0.0})                  # the policy-gradient (and KL) terms alone
+    unit = {key: _loss_cfg(m, **{f: 1.0}) for key, (m, f) in probes.items()}  # each rule-E term at coefficient 1
     grader = task.SynthGrader()
     rows_out = []
     t0 = time.time()
@@ -139,16 +157,14 @@ def measure(batches: int = BATCHES, seed: int = SEED, threads: int = 1, log=prin
             data = {"response_mask": m.float(), "old_log_probs": roll.log_prob[r], "advantages": adv[r],
                     "old_entropy": roll.entropy[r], "ref_log_prob": lp.detach(), "dp_size": 1,
                     "batch_num_tokens": int(m.sum()), "global_batch_size": mb}
-            l_grpo, _ = harness_loss(grpo, {"log_probs": lp, "entropy": ent}, data)
-            l_en, _ = harness_loss(en1, {"log_probs": lp, "entropy": ent}, data)
-            l_hi, _ = harness_loss(hi1, {"log_probs": lp, "entropy": ent}, data)
-            g_pg = _flat_grad(l_grpo, params)
-            g_h = -_flat_grad(l_en - l_grpo, params)      # gradient of the token-mean entropy (En's bonus)
-            g_hi = -_flat_grad(l_hi - l_grpo, params)     # High_En's bonus (top-20% entropy tokens)
+            l_pg, _ = harness_loss(pg, {"log_probs": lp, "entropy": ent}, data)
+            l_unit = {key: harness_loss(lc, {"log_probs": lp, "entropy": ent}, data)[0] for key, lc in unit.items()}
+            g_pg = _flat_grad(l_pg, params)
+            g = {key: -_flat_grad(loss - l_pg, params) for key, loss in l_unit.items()}  # each bonus term's gradient
             n = int(m.sum())
             cov = covariance(roll.log_prob[r], adv[r], m)[m]
-            rows_out.append({"batch": b, "tokens": n, "g_pg": float(g_pg.norm()), "g_h": float(g_h.norm()),
-                             "g_high": float(g_hi.norm()), "dot": float(g_pg @ g_h),
+            rows_out.append({"batch": b, "tokens": n, "g_pg": float(g_pg.norm()),
+                             **{key: float(v.norm()) for key, v in g.items()}, "dot": float(g_pg @ g["g_h"]),
                              "zero_adv_share": float((adv[r][m] == 0).float().mean()),
                              "cov_band_share": float(((cov > 1.0) & (cov < 5.0)).float().mean())})
         log(f"[calibrate] rollout batch {b + 1}/{batches} ({time.time() - t0:.0f} s)")
@@ -196,24 +212,33 @@ def render(d: dict, commit: str) -> dict[str, str]:
               f"# lambda = {d['entropy_coef_unrounded']:.4g}, rounded to 2 significant digits. Not used, reported: cos(g_pg, g_H)\n"
               f"# = {d['cos_pg_h']:+.3f}; first-order entropy-neutral lambda_0 = {d['lambda_entropy_neutral']:.3g}.\n"
               f"# The paper's value (LLM scale): {PAPER_ENTROPY_COEF:g}.\n")
-    frac = lambda field, ek: (rule_f.format(ek=ek) + f"{field}: {PAPER_FRAC:g}\ncount_rounding: expected\n")  # noqa: E731
-    out = {
-        "clip": head.format(who="w/ Clip (Clip-Cov)") + frac("clip_frac", d["expected_count"]) +
-        f"# cov_lb / cov_ub stay the paper's 1 and 5: {100 * d['cov_band_share']:.1f}% of the base model's tokens lie in the\n"
-        f"# band (before the random pick).\n",
-        "cov": head.format(who="w/ Cov (KL-Cov)") + frac("cov_frac", d["expected_count"]),
-        "sent": head.format(who="SENT's token loss") + frac("high_cov_frac", d["expected_count_sent"]).replace(
-            "tokens per\n# call", "tokens per\n# call (r counts within T_low, 80% of the tokens)"),
-        "low_cov": head.format(who="w/ Low_Cov (SENT's token loss, no curriculum)") + frac(
-            "high_cov_frac", d["expected_count_sent"]),
-        "sent_released": head.format(who="SENT-as-released") + frac("cov_frac", d["expected_count_sent"]),
-        "en": head.format(who="w/ En") + rule_e + f"entropy_coef: {d['entropy_coef']:g}\n",
-        "high_en": head.format(who="w/ High_En") + rule_e +
-        f"# High_En takes En's lambda (the paper uses one entropy coefficient, Table X); at this lambda its bonus\n"
-        f"# (top-20% entropy tokens) has ||lambda g_high|| / ||g_pg|| = {d['high_en_ratio_at_lambda']:.3f}.\n"
-        f"entropy_coef: {d['entropy_coef']:g}\n",
-    }
+    values = {**d, "cov_band_pct": 100 * d["cov_band_share"]}  # what a method's scale_note may cite
+    out = {}
+    for name, cls in _scaled().items():
+        text, lines = head.format(who=cls.label or name), []
+        for field, rule in cls.scale_rules.items():
+            kind, _, within = rule.partition("/")
+            if kind == "E":
+                text += rule_e
+                lines.append(f"{field}: {d['entropy_coef']:g}\n")
+            elif kind == "F":
+                share = _default(cls, within) if within else 1.0
+                text += rule_f.format(ek=PAPER_FRAC * share * n)
+                text += f"# r counts within the {within} = {share:g} share of the tokens.\n" if within else ""
+                lines += [f"{field}: {PAPER_FRAC:g}\n", "count_rounding: expected\n"]
+            else:
+                raise ValueError(f"{name}.scale_rules[{field!r}] = {rule!r}: the rules are 'E', 'F' and 'F/<field>'")
+        if cls.scale_note:
+            text += "".join(f"# {line}\n" for line in cls.scale_note.format(**values).splitlines())
+        out[name] = text + "".join(dict.fromkeys(lines))
     return out
+
+
+def _default(cls, field: str) -> float:
+    """The paper default of ``field`` in ``cls``'s hyperparameters."""
+    import dataclasses
+
+    return float(next(f.default for f in dataclasses.fields(cls.params_cls) if f.name == field))
 
 
 def panel_table(runs_dir: Path, key: str = "method.entropy_coef") -> str:

@@ -1,11 +1,9 @@
-"""The ``"embedded"`` generator (``core.generation.Generator``): batched KV-cache sampling on CPU."""
+"""The ``"embedded"`` generator (``core.eval.generation.Generator``): batched KV-cache sampling on CPU."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -14,7 +12,8 @@ from core.embedded import task
 from core.embedded.forward import QwenWeights
 from core.embedded.model import ModelSpec, build_model, encode_batch, load_shipped
 from core.embedded.sampler import sample
-from core.generation import Generation, PromptError
+from core.eval.generation import Generation, PromptError
+from core.runlog import atomic_write
 
 __all__ = ["EmbeddedGenerator", "load_model_file"]
 
@@ -83,11 +82,7 @@ class EmbeddedGenerator:
         except (OSError, ValueError, TypeError):  # absent, or unreadable: generate (and store) again
             pass
         out = self._generate(prompts, n, max_new_tokens, temperature, top_p, seed)
-        self.memo_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.memo_dir, prefix=f".{path.name}.")  # unique even across hosts
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps([[[g.text, g.num_tokens, g.logprob] for g in row] for row in out]))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps([[[g.text, g.num_tokens, g.logprob] for g in row] for row in out]))
         return out
 
     def _generate(self, prompts: list[str], n: int, max_new_tokens: int, temperature: float, top_p: float,

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import random
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 
 from core.embedded import task
 from core.embedded.forward import QwenWeights, forward, positions_from_valid
+from core.runlog import atomic_write
 
 __all__ = ["ModelSpec", "build_model", "base_model", "base_model_info", "cache_root", "encode_batch", "sft_eval_loss",
            "shipped_dir", "SHIPPED_ROOT"]
@@ -60,7 +62,11 @@ def count_problems(obj, fields, section: str, minimum: int = 1) -> list[str]:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Architecture and SFT recipe of the embedded base model (``sweeps/model/tiny.yaml``)."""
+    """Architecture and SFT recipe of the embedded base model: a tiny Qwen2 (about 0.45M parameters)
+    trained from scratch by SFT with injected mistakes on the synthetic task, cached by a hash of these
+    fields. The one place the defaults live: ``core.config.register_configs`` stores this class (plus
+    ``name`` and ``rebuild``) as the node ``sweeps/model/tiny.yaml`` extends; ``preset=smoke`` overrides
+    the sizes."""
 
     hidden_size: int = 128
     num_layers: int = 3
@@ -68,11 +74,16 @@ class ModelSpec:
     num_heads: int = 4
     num_kv_heads: int = 2
     max_positions: int = 128
+    # SFT recipe of the base model
     sft_steps: int = 1000
     sft_batch: int = 64
     sft_lr: float = 3e-3
+    # probability that a step of an SFT target carries an injected mistake (a carry slip, a dropped or a
+    # doubled term), independently per step: a 3-term target is clean with p 0.81, an 8-term one with 0.48
     sft_slip_per_step: float = 0.1
     sft_seed: int = 0
+    # torch threads of the build, whatever the caller's: the thread count changes the float summation
+    # order and so the weights, so a fixed count keeps the model identical on the same kind of CPU
     sft_threads: int = 1
 
     @classmethod
@@ -269,20 +280,26 @@ def weights_state(model) -> dict[str, torch.Tensor]:
     return {name: p.detach().contiguous() for name, p in model.named_parameters()}
 
 
+def _torch_bytes(obj, name: str) -> bytes:
+    """``torch.save(obj)`` as the bytes a file named ``name`` gets. torch names the zip archive inside
+    after the file written to ("archive" for a buffer), so the bytes, and the cache's recorded sha256,
+    depend on it: staged as ``<name>.tmp`` the archive is ``<name>``, as in every build so far."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / f"{name}.tmp"
+        torch.save(obj, staged)
+        return staged.read_bytes()
+
+
 def save_weights(model, path: Path) -> str:
     """Write the weights as safetensors (atomically); returns the file's sha256."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(weights_state(model), str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, path)
+    atomic_write(path, save(weights_state(model), metadata={"format": "pt"}))
     return _sha256(path)
 
 
 def weights_sha256(model) -> str:
     """sha256 of the model's weights written as safetensors (what a shipped ``meta.json`` records)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as td:
         return save_weights(model, Path(td) / "model.safetensors")
 
@@ -348,16 +365,12 @@ def base_model(spec: ModelSpec, progress: bool = True, log=print, rebuild: bool 
                 stats["sft_eval_loss_correct"] = sft_eval_loss(model)
             finally:
                 torch.set_num_threads(threads)
-            tmp = d / f"model.pt.tmp{os.getpid()}"
-            torch.save(model.state_dict(), tmp)
-            os.replace(tmp, d / "model.pt")
+            atomic_write(d / "model.pt", _torch_bytes(model.state_dict(), "model.pt"))
             meta = {"key": spec.key(), "spec": dataclasses.asdict(spec), "task_version": task.TASK_VERSION,
                     "sha256": _sha256(d / "model.pt"), "build_seconds": round(time.time() - t0, 1),
                     "git_sha": _git_sha(), "torch": torch.__version__, "cpu": cpu_name(),
                     "num_parameters": sum(p.numel() for p in model.parameters()), **stats}
-            tmp = d / f"meta.json.tmp{os.getpid()}"
-            tmp.write_text(json.dumps(meta, indent=2))
-            os.replace(tmp, d / "meta.json")
+            atomic_write(d / "meta.json", json.dumps(meta, indent=2))
             log(f"[embedded] base model built in {meta['build_seconds']} s "
                 f"({meta['num_parameters'] / 1e6:.2f}M parameters, SFT loss {stats['sft_final_loss']:.3f})")
             return model

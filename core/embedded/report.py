@@ -6,7 +6,8 @@ the benchmarks at the last evaluation and the change from step 0, and the fracti
 tokens each token-selecting method acts on (mean over steps). A method is flagged "~ grpo" when both
 its final entropy and its final pass@1 are within 2 standard errors of GRPO's.
 
-Reads only the run-log contract (train.jsonl, samples/*.jsonl, meta.json, DONE); no torch.
+Reads only the run-log contract (train.jsonl, samples/*.jsonl, meta.json, DONE) and the torch-free
+method catalog (``methods/catalog.py``: each method's ``selection_metrics`` and ``paper_order``); no torch.
 """
 
 from __future__ import annotations
@@ -16,14 +17,28 @@ import json
 import math
 import statistics as st
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 
-#: the metric that says what fraction of tokens a method acts on
-SELECTION_METRICS = {"mask": ["method/keep_frac"], "clip": ["method/clip_frac"], "cov": ["method/penalised_frac"],
-                     "high_en": ["method/high_frac"], "sent": ["method/low_frac", "method/high_cov_frac"],
-                     "low_cov": ["method/low_frac", "method/high_cov_frac"], "low": ["method/low_frac"],
-                     "adv": ["method/psi_capped_frac"]}
-ORDER = ["grpo", "en", "adv", "mask", "clip", "cov", "high_en", "sent"]
+
+@lru_cache(maxsize=None)
+def _catalog() -> dict:
+    """``methods/catalog.py``'s ``{name: MethodInfo}``, loaded by path (the ``methods`` package imports torch)."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "methods" / "catalog.py"
+    spec = importlib.util.spec_from_file_location("core_embedded_report_catalog", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses resolve the module by name
+    spec.loader.exec_module(mod)
+    return mod.catalog()
+
+
+def selection_metrics(method: str) -> tuple[str, ...]:
+    """The metrics that say what fraction of tokens ``method`` acts on (its class's ``selection_metrics``)."""
+    info = _catalog().get(method)
+    return info.selection_metrics if info is not None else ()
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -50,7 +65,7 @@ def run_summary(d: Path) -> dict:
     out = {"method": meta["method"], "seed": meta["seed"], "H0": ent[0], "H_end": st.mean(ent[-5:]),
            "acc0": pass1(0), "acc_end": pass1(last_eval), "train_acc_end": st.mean(r["train/acc"] for r in train[-5:]),
            "len_end": st.mean(r["train/response_len"] for r in train[-5:])}
-    for key in SELECTION_METRICS.get(meta["method"], []):
+    for key in selection_metrics(meta["method"]):
         vals = [r[key] for r in train if r.get(key) is not None]
         out[key] = st.mean(vals) if vals else float("nan")
     return out
@@ -67,21 +82,23 @@ def table(runs_dir: Path) -> str:
         by[s["method"]].append(s)
     if not by:
         raise SystemExit(f"no finished runs (with DONE) under {runs_dir}")
-    g = by.get("grpo")
+    cat = _catalog()
+    base = next(n for n, info in cat.items() if info.baseline)  # what every method is compared with
+    g = by.get(base)
     lines = ["| method | seeds | entropy step 1 | entropy end | pass@1 step 0 | pass@1 end | train acc end | "
-             "tokens acted on | vs grpo |", "|---|---|---|---|---|---|---|---|---|"]
-    for m in sorted(by, key=lambda x: ORDER.index(x) if x in ORDER else 99):
+             f"tokens acted on | vs {base} |", "|---|---|---|---|---|---|---|---|---|"]
+    for m in sorted(by, key=lambda x: cat[x].sort_key() if x in cat else (float("inf"), x)):
         rs = by[m]
         cols = {k: _ms([r[k] for r in rs]) for k in ("H0", "H_end", "acc0", "acc_end", "train_acc_end")}
-        sel = ", ".join(f"{k.split('/')[1]} {st.mean(r[k] for r in rs):.3f}" for k in SELECTION_METRICS.get(m, []))
+        sel = ", ".join(f"{k.split('/')[1]} {st.mean(r[k] for r in rs):.3f}" for k in selection_metrics(m))
         verdict = ""
-        if g and m != "grpo" and len(rs) > 1 and len(g) > 1:
+        if g and m != base and len(rs) > 1 and len(g) > 1:
             same = True
             for k in ("H_end", "acc_end"):
                 a, b = [r[k] for r in rs], [r[k] for r in g]
                 se = math.sqrt(st.variance(a) / len(a) + st.variance(b) / len(b))
                 same &= abs(st.mean(a) - st.mean(b)) <= 2 * se
-            verdict = "~ grpo" if same else "differs"
+            verdict = f"~ {base}" if same else "differs"
         fmt = lambda t, p=3: f"{t[0]:.{p}f} ± {t[1]:.{p}f}"  # noqa: E731
         lines.append(f"| {m} | {len(rs)} | {fmt(cols['H0'])} | {fmt(cols['H_end'])} | {fmt(cols['acc0'])} | "
                      f"{fmt(cols['acc_end'])} | {fmt(cols['train_acc_end'])} | {sel or '-'} | {verdict} |")

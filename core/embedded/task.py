@@ -21,7 +21,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from core.grading import Grade, extract_answer
+from core.eval.grading import Grade, extract_answer
 
 __all__ = [
     "TASK_VERSION", "LEVELS", "BENCHMARK_SIZE", "Tokenizer", "TOKENIZER", "SynthGrader", "Problem",
@@ -257,7 +257,7 @@ def train_problem(rng: random.Random, levels=tuple(LEVELS)) -> Problem:
 # ---------------------------------------------------------------------------------------------
 
 class SynthGrader:
-    """Last ``\\boxed{}`` (``core.grading.extract_answer``), compared as a non-negative integer."""
+    """Last ``\\boxed{}`` (``core.eval.grading.extract_answer``), compared as a non-negative integer."""
 
     name = "synth"
 
@@ -280,8 +280,8 @@ def register() -> None:
     global _REGISTERED
     if _REGISTERED:
         return
-    from core import benchmarks as B
-    from core.grading import grader_names, register_grader
+    from core.eval import benchmarks as B
+    from core.eval.grading import grader_names, register_grader
 
     if "synth" not in grader_names():
         register_grader("synth", SynthGrader)

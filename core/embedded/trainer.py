@@ -11,7 +11,7 @@ One training step (verl's "global step"):
 3. ``batch / mini_batch`` optimizer updates (the paper: 256 / 128 = 2), each one forward + backward
    through ``core.loss.harness_loss`` (the function verl's workers call), grad-norm clip, AdamW;
 4. log ``train.jsonl`` (and ``token_stats.jsonl`` every ``log_every`` steps); evaluate every
-   ``eval.every`` steps through ``core.evaluation.evaluate``; checkpoint.
+   ``eval.every`` steps through ``core.eval.evaluation.evaluate``; checkpoint.
 
 Randomness is derived from ``(seed, step)`` at every step (prompts, sampling, the global torch RNG
 that e.g. Clip-Cov's random pick uses), so a resumed run continues exactly as an uninterrupted one.
@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,68 +38,19 @@ import numpy as np
 import torch
 
 from core.embedded import task
-from core.embedded.forward import QwenWeights, forward, positions_from_valid
+from core.embedded.forward import QwenWeights
 from core.embedded.generator import EmbeddedGenerator, prompt_fn
-from core.embedded.model import (ModelSpec, base_model, base_model_info, cache_root, count_problems, encode_batch,
+from core.embedded.model import (ModelSpec, base_model, base_model_info, cache_root, encode_batch,
                                  is_int)
-from core.embedded.sampler import Rollout, sample
+from core.embedded.policy import policy_outputs
+from core.embedded.sampler import sample
+from core.embedded.spec import TrainSpec
 from core.runlog import ResumeError, RunLog, atomic_write
+from core.token_stats import token_stats_record
 
-__all__ = ["TrainSpec", "run", "ENTROPY_EDGES", "COV_EDGES"]
-
-#: fixed histogram bins (identical across steps and runs of the embedded model): 0 .. ln(32) nats
-ENTROPY_EDGES = [round(0.05 * i, 2) for i in range(71)]
-#: covariance bins, symmetric; values outside land in the end bins
-COV_EDGES = [round(-1.0 + 0.05 * i, 2) for i in range(41)]
-_COV_METHODS = ("clip", "cov", "sent", "sent_released", "low_cov")  # methods whose selection uses Cov_t
+__all__ = ["TrainSpec", "run"]
 
 KILL_ENV = "SENT_HARNESS_KILL_AT_STEP"  # tests: SIGKILL this process right after logging that step
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainSpec:
-    """RL settings (``train:`` in the Hydra config)."""
-
-    steps: int = 60
-    batch_prompts: int = 8
-    group_size: int = 8
-    mini_batch_prompts: int = 4
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    max_response_len: int = 96
-    log_every: int = 5
-    checkpoint_every: int = 10
-    length_buckets: int = 4
-
-    @classmethod
-    def from_cfg(cls, cfg: Mapping[str, Any]) -> "TrainSpec":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(cfg) - names)
-        if unknown:
-            raise ValueError(f"unknown train.* key(s) {unknown}; valid: {sorted(names)}")
-        spec = cls(**dict(cfg))
-        spec.validate()
-        return spec
-
-    def validate(self) -> None:
-        p = count_problems(self, ("steps", "batch_prompts", "mini_batch_prompts", "max_response_len", "log_every",
-                                  "checkpoint_every", "length_buckets"), "train")
-        if not is_int(self.group_size):
-            p += count_problems(self, ("group_size",), "train")
-        elif self.group_size < 2:
-            p.append(f"train.group_size={self.group_size} must be >= 2 (GRPO's group advantage of a single "
-                     "response is always 0: nothing would be learned)")
-        if not p and self.batch_prompts % self.mini_batch_prompts:
-            p.append(f"train.mini_batch_prompts={self.mini_batch_prompts} must divide "
-                     f"train.batch_prompts={self.batch_prompts}")
-        if not self.lr > 0:
-            p.append(f"train.lr={self.lr} must be > 0")
-        if not (isinstance(self.grad_clip, (int, float)) and 0 < self.grad_clip < float("inf")):
-            p.append(f"train.grad_clip={self.grad_clip} must be a finite number > 0 (a negative max norm flips the "
-                     "gradient, 0 stops learning)")
-        if p:
-            raise ValueError("; ".join(p))
 
 
 def _seed_of(*parts) -> int:
@@ -131,50 +82,6 @@ def _plain(cfg) -> dict:
 # One step's pieces
 # ---------------------------------------------------------------------------------------------
 
-def _outputs(w: QwenWeights, roll: Rollout, idx: torch.Tensor, want_entropy: bool):
-    """Log-probs and entropies ``[len(idx), T]`` of rows ``idx``, computed on only the columns these
-    rows use (their longest prompt and response) and padded back to the batch's width ``T``."""
-    pv, rm = roll.prompt_valid[idx], roll.mask[idx]
-    p0 = int(pv.any(0).long().argmax())                                       # first column with a prompt token
-    T_all, T = roll.response.shape[1], max(1, int(rm.sum(-1).max()))
-    resp = roll.response[idx, :T]
-    ids = torch.cat([roll.prompt_ids[idx, p0:], resp], dim=1)                 # [b, P+T]
-    valid = torch.cat([pv[:, p0:], rm[:, :T]], dim=1)                         # [b, P+T]
-    P = pv.shape[1] - p0
-    logits = forward(w, ids[:, :-1], positions_from_valid(valid)[:, :-1], valid[:, :-1])[:, P - 1:]  # [b, T, V]
-    logp = torch.log_softmax(logits, dim=-1)                                  # [b, T, V]
-    lp = logp.gather(-1, resp.unsqueeze(-1)).squeeze(-1)                     # [b, T]
-    ent = -(logp.exp() * logp).sum(-1) if want_entropy else None              # [b, T]
-    pad = ~rm[:, :T]                                                          # zeros outside the mask, as
-    lp = lp.masked_fill(pad, 0.0)                                             # verl's unpadded layout, so no
-    ent = ent.masked_fill(pad, 0.0) if ent is not None else None              # value depends on the grouping
-    if T < T_all:  # back to the batch's width (zeros outside the mask)
-        lp = torch.nn.functional.pad(lp, (0, T_all - T))
-        ent = torch.nn.functional.pad(ent, (0, T_all - T)) if ent is not None else None
-    return lp, ent
-
-
-def policy_outputs(w: QwenWeights, roll: Rollout, rows: slice | None = None, want_entropy: bool = True,
-                   buckets: int = 1):
-    """Log-probs ``[b, T]`` (and entropies) of the rollout's responses under ``w`` (grad if enabled).
-
-    ``buckets > 1`` runs the forward pass on that many groups of rows sorted by length, each trimmed
-    to its own longest sequence, and puts the rows back in order: less padding, the same values (up
-    to float rounding). The caller computes the loss once over all rows, so nothing about the loss
-    or a method's token selection depends on the grouping.
-    """
-    idx = torch.arange(roll.response.shape[0])[rows or slice(None)]           # [b]
-    if buckets <= 1 or len(idx) < 2 * buckets:
-        return _outputs(w, roll, idx, want_entropy)
-    length = roll.prompt_valid[idx].sum(-1) + roll.mask[idx].sum(-1)          # [b]
-    perm = torch.argsort(length, stable=True)                                 # shortest first
-    outs = [_outputs(w, roll, idx[part], want_entropy) for part in perm.chunk(buckets)]
-    inv = torch.argsort(perm)                                                 # back to the order of idx
-    lp = torch.cat([o[0] for o in outs])[inv]
-    ent = torch.cat([o[1] for o in outs])[inv] if want_entropy else None
-    return lp, ent
-
-
 #: a weight beyond this magnitude is diverged (the tiny model's weights are O(1); bf16/fp16 overflow at 6.5e4)
 MAX_WEIGHT = 1e4
 
@@ -186,24 +93,6 @@ def _check_weights(model: torch.nn.Module, step: int) -> None:
     if not worst <= MAX_WEIGHT:  # also catches NaN
         raise FloatingPointError(f"step {step}: the policy diverged (max |weight| = {worst:.3g}, limit {MAX_WEIGHT:g}); "
                                  "nothing of this step was written. Lower train.lr or the method's coefficients")
-
-
-def _hist(values: torch.Tensor, edges: list[float]) -> dict:
-    e = torch.tensor(edges)
-    v = values.clamp(e[0], e[-1])
-    counts = torch.histogram(v.float(), bins=e).hist.long().tolist()
-    return {"edges": edges, "counts": counts}
-
-
-def _token_sets(roll: Rollout) -> tuple[dict, dict]:
-    """Decoded token -> count for the 80% lowest / 20% highest rollout-entropy tokens (Fig. 8)."""
-    h = roll.entropy[roll.mask]
-    toks = roll.response[roll.mask]
-    k_high = max(1, int(0.2 * h.numel()))
-    order = torch.argsort(h, descending=True)
-    high, low = order[:k_high], order[k_high:]
-    name = task.TOKENIZER.token_str
-    return (dict(Counter(name(t) for t in toks[low].tolist())), dict(Counter(name(t) for t in toks[high].tolist())))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +189,7 @@ class _Run:
     def _prepare_curriculum(self, base, start: int) -> None:
         """The stage plan (scored once with the base model, cached) and, when resuming inside stage k > 1
         with ``curriculum.reset_reference``, that stage's reference (the policy at the end of stage k-1)."""
-        from core.curriculum_embedded import build_plan
+        from core.embedded.curriculum import build_plan
 
         tr = self.train
         self.plan, self.train_problems = build_plan(
@@ -349,7 +238,7 @@ class _Run:
         return d / "eval_step0" / f"{sha}-torch{torch.__version__}-threads{torch.get_num_threads()}"
 
     def _evaluate(self, step: int) -> dict:
-        from core.evaluation import evaluate
+        from core.eval.evaluation import evaluate
 
         ev = self.cfg["eval"]
         n, ks = self._eval_n(step)
@@ -450,20 +339,14 @@ class _Run:
 
     def _token_stats(self, step: int, eval_step: bool) -> dict:
         roll, adv = self._stats
-        from methods.common import covariance
-
-        h = roll.entropy[roll.mask]
-        rec = {"step": step, "stage": self.plan.stage_at(step), "entropy_hist": _hist(h, ENTROPY_EDGES)}
-        if self.method_name in _COV_METHODS:
-            cov = covariance(roll.log_prob, adv, roll.mask)[roll.mask]
-            rec["cov_hist"] = _hist(cov, COV_EDGES)
-        if eval_step:
-            rec["low_entropy_tokens"], rec["high_entropy_tokens"] = _token_sets(roll)
-        return rec
+        return token_stats_record(step, stage=self.plan.stage_at(step), entropy=roll.entropy, responses=roll.response,
+                                  mask=roll.mask, advantages=adv, old_log_prob=roll.log_prob,
+                                  uses_covariance=self.method.uses_covariance,
+                                  decode=task.TOKENIZER.token_str if eval_step else None)
 
     def _logged_summary(self) -> tuple[dict, dict]:
         """The last ``train.jsonl`` record and the last evaluation's summary, read back from the logs."""
-        from core.evaluation import read_samples, resolve_ks, summarize
+        from core.eval.evaluation import read_samples, resolve_ks, summarize
 
         lines = (self.rl.dir / "train.jsonl").read_text().splitlines()
         rec = json.loads(lines[-1]) if lines else {}
@@ -503,14 +386,11 @@ class _Run:
             self.log(f"[{self.rl.dir.name}] resuming from step {start} (dropped log lines beyond it: "
                      f"{ {k: v for k, v in dropped.items() if v} })")
         self.rl.write_config(c)
-        from core.embedded.calibrate import method_scale_settings
+        from core.config import method_scale_lines, method_scale_record
 
-        scale = method_scale_settings(c["model"]["name"], self.method_name)  # docs/calibration.md
-        if scale:  # what the run trained with: a paper row or the command line may override the file
-            scale["used"] = {k: c["method"][k] for k in scale["values"] if k in c["method"]}
-            scale["overridden"] = sorted(k for k, v in scale["used"].items() if v != scale["values"][k])
-            self.log(f"[{self.rl.dir.name}] per-scale settings {scale['file']}: " +
-                     ", ".join(f"{k}={v}" for k, v in scale["values"].items()))
+        scale = method_scale_record(c)  # which per-scale file changed which method default, and why
+        for line in method_scale_lines(scale):
+            self.log(f"[{self.rl.dir.name}] {line}")
         self.rl.write_meta(method=self.method_name, method_version=self.method.version, seed=self.seed,
                            backend="embedded", model=c["model"]["name"], curriculum=c["curriculum"]["name"],
                            curriculum_stages=int(c["curriculum"]["stages"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.synthetic import SYNTH_BENCHMARKS, samples_from_counts, write_run
+from tests.analysis.synthetic import SYNTH_BENCHMARKS, samples_from_counts, write_run
 
 N = 32  # samples per problem: admits the paper's K = 8, 16, 32
 

@@ -34,7 +34,7 @@ def _parts(res, cid):
 
 
 def _verdict(res, cid):
-    line = next(l for l in res.files["claims.md"].splitlines() if l.startswith(f"| `{cid}`"))
+    line = next(ln for ln in res.files["claims.md"].splitlines() if ln.startswith(f"| `{cid}`"))
     return line.split("|")[4].strip().strip("*")
 
 
@@ -99,7 +99,7 @@ def test_overall_rule():
 def test_kendall_tau_b_matches_scipy():
     from scipy.stats import kendalltau
 
-    from analysis.claims import kendall_tau_b
+    from analysis.ranks import kendall_tau_b
 
     rng = np.random.default_rng(0)
     for _ in range(200):
@@ -112,3 +112,23 @@ def test_kendall_tau_b_matches_scipy():
     rows = rng.normal(size=(5, 6))
     y = rng.normal(size=6)
     assert kendall_tau_b(rows, y) == pytest.approx([kendalltau(r, y).statistic for r in rows])
+
+
+def test_claims_are_data_and_malformed_entries_are_refused(monkeypatch):
+    """The claims come from analysis/reference/claims.yaml; a claim with an unknown kind or field, or a
+    repeated id, is refused with its id in the message."""
+    from analysis import claims
+    from analysis.claim_eval import EVALUATORS
+
+    assert [c.id for c in CLAIMS] == [c["id"] for c in claims.reference_yaml("claims.yaml")]
+    assert {c.kind for c in CLAIMS} == set(EVALUATORS)
+    good = {"id": "x", "source": "Table I", "quote": "q", "tested": "t", "kind": "cells",
+            "params": {"table": "table01_passk_1p5b", "a": "a", "b": "b", "direction": 1}}
+    for bad, msg in (([dict(good, kind="nope")], "unknown kind 'nope'"), ([dict(good, extra=1)], "unknown field"),
+                     ([{k: v for k, v in good.items() if k != "quote"}], "missing field(s) ['quote']"),
+                     ([good, good], "appears twice")):
+        monkeypatch.setattr(claims, "reference_yaml", lambda name, bad=bad: bad)
+        with pytest.raises(ValueError) as err:
+            claims.load_claims()
+        text = str(err.value)
+        assert msg in text and ("claim x" in text or "'x'" in text), text

@@ -10,7 +10,7 @@ import pytest
 
 from analysis.load import load_runs
 from analysis.paper import BENCHMARKS, TABLES
-from analysis.synthetic import samples_from_counts, write_run
+from tests.analysis.synthetic import samples_from_counts, write_run
 from analysis.tables import build_table
 
 MODEL = "r1_distill_qwen_1p5b"
@@ -113,7 +113,7 @@ def _xii_root(root, pangu_seeds=(0,)):
     for seed, counts in SENT.items():
         write_run(root / "verl" / f"method=sent,seed={seed}", method="sent", seed=seed, model=MODEL, n=N,
                   samples={b: samples_from_counts({FINAL: [c]}, N) for b, c in counts.items()}, ks=(1, 8, 16))
-    for seed in pangu_seeds:  # what python -m core.evaluate --model-config openpangu_embedded_1b_v1p1 writes
+    for seed in pangu_seeds:  # what python -m core.eval --model-config openpangu_embedded_1b_v1p1 writes
         write_run(root / "eval" / f"openpangu,seed={seed}", method="openpangu", seed=seed,
                   model="openpangu_embedded_1b_v1p1", n=N, ks=(1, 8, 16),
                   samples={b: samples_from_counts({0: [c]}, N) for b, c in PANGU.items()})
@@ -148,11 +148,11 @@ def test_table_xii_openpangu_only(tmp_path):
 
 
 def test_table_xii_from_a_folder_written_by_core_evaluate(tmp_path):
-    """The OpenPangu folder as python -m core.evaluate --model-config writes it (a scripted generator
+    """The OpenPangu folder as python -m core.eval --model-config writes it (a scripted generator
     that answers the first c samples of each problem correctly) is the table's OpenPangu column."""
-    from core import evaluate as cli
-    from core.benchmarks import load_benchmark
-    from core.generation import Generation, register_generator
+    from core.eval import cli
+    from core.eval.benchmarks import load_benchmark
+    from core.eval.generation import Generation, register_generator
 
     golds = {}
     for b in BENCHMARKS:

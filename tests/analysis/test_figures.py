@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import pytest
 
-from analysis import curves, figures
+from analysis import curves, fig_curves, fig_tokens, figures
 from analysis.load import load_runs
 from analysis.registry import MissingInputs
 from analysis.select import method_arm
@@ -39,7 +39,7 @@ def test_eval_curve_mean_over_benchmarks(runs):
 
 
 def test_capped_k_is_labelled(runs):
-    res = figures.fig1(runs)
+    res = fig_curves.fig1(runs)
     try:
         title = res.fig.axes[1].get_title()
         # the title states the metric plotted (Pass@4, not the paper's Pass@32); every benchmark has
@@ -60,7 +60,7 @@ def test_k_curve_values(runs):
     assert p.to_dict() == pytest.approx({1: 50.0, 2: 500 / 6, 4: 100.0})
 
 
-@pytest.mark.parametrize("builder", [figures.fig6, figures.fig9, figures.fig12, figures.fig8])
+@pytest.mark.parametrize("builder", [fig_curves.fig6, fig_curves.fig9, fig_curves.fig12, fig_tokens.fig8])
 def test_missing_inputs_raise_instead_of_drawing(runs, builder):
     n_before = len(plt.get_fignums())
     with pytest.raises(MissingInputs):
@@ -69,7 +69,7 @@ def test_missing_inputs_raise_instead_of_drawing(runs, builder):
 
 
 def test_saturated_paper_benchmark_is_replaced_by_an_informative_one(tmp_path):
-    from analysis.synthetic import SYNTH_BENCHMARKS, samples_from_counts, write_run
+    from tests.analysis.synthetic import SYNTH_BENCHMARKS, samples_from_counts, write_run
 
     # n = 8, so Pass@8 (the largest admissible k) is the share of problems with a correct sample:
     # synth_1 two solved problems of 2 (100%, saturated); synth_3 3 of 4 (75%); the rest 1 of 2 (50%:
@@ -81,7 +81,7 @@ def test_saturated_paper_benchmark_is_replaced_by_an_informative_one(tmp_path):
             write_run(tmp_path / "s" / f"method={m},seed={seed}", method=m, seed=seed, samples=samples, n=8,
                       train=train_lines(5))
     r = load_runs(tmp_path)
-    res = figures.fig1(r)
+    res = fig_curves.fig1(r)
     try:
         title = res.fig.axes[1].get_title()
         assert title.startswith("Pass@8, synth_2 (paper: Pass@32, AIME24: saturated here)"), title
@@ -91,7 +91,7 @@ def test_saturated_paper_benchmark_is_replaced_by_an_informative_one(tmp_path):
 
 
 def test_fig11_says_in_place_which_panel_cannot_be_built(runs):
-    res = figures.fig11(runs)
+    res = fig_curves.fig11(runs)
     try:
         assert len(res.fig.axes) == 2
         texts = [t.get_text() for t in res.fig.axes[1].texts]
@@ -102,8 +102,8 @@ def test_fig11_says_in_place_which_panel_cannot_be_built(runs):
 
 
 def test_token_labels_are_not_escaped():
-    assert figures.token_display("\\boxed{") == "\\boxed{"
-    assert figures.token_display(" the") == "␣the" and figures.token_display("$x$") == "\\$x\\$"
+    assert fig_tokens.token_display("\\boxed{") == "\\boxed{"
+    assert fig_tokens.token_display(" the") == "␣the" and fig_tokens.token_display("$x$") == "\\$x\\$"
 
 
 def test_labels_and_colours_come_from_the_method_catalog(monkeypatch):
@@ -111,8 +111,13 @@ def test_labels_and_colours_come_from_the_method_catalog(monkeypatch):
 
     assert paper.method_label("low_cov") == "w/ Low_Cov" and paper.METHOD_LABEL["sent"] == "w/ SENT"
     assert paper.method_label("base") == "Base model" and paper.method_label("gone") == "gone"
-    fake = {"grpo": None, "zeta_new": None, "alpha_new": None}
+    assert figures.color_of("grpo") == paper.method_catalog()["grpo"].color == "#4d4d4d"  # the class's color
+    from types import SimpleNamespace
+
+    fake = {"grpo": SimpleNamespace(color="#4d4d4d"), "zeta_new": SimpleNamespace(color=""),
+            "alpha_new": SimpleNamespace(color="")}
     monkeypatch.setattr(figures, "method_catalog", lambda: fake)
     # methods without a fixed colour get distinct palette colours, by name order
     assert figures.color_of("alpha_new") == figures._PALETTE[0] and figures.color_of("zeta_new") == figures._PALETTE[1]
-    assert figures.color_of("grpo") == figures.COLORS["grpo"] and figures.color_of("unknown") is None
+    assert figures.color_of("grpo") == "#4d4d4d" and figures.color_of("unknown") is None
+    assert figures.color_of("cur") == figures.COLORS["cur"]  # an arm that is not a method

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from analysis.load import load_runs, parse_run_name
-from analysis.synthetic import samples_from_counts, write_run
+from analysis.load import load_runs
+from analysis.schema import parse_run_name
+from tests.analysis.synthetic import samples_from_counts, write_run
 
 from .conftest import one_problem_runs, train_lines
 

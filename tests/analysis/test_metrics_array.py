@@ -5,7 +5,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from analysis.metrics import pass_at_k, pass_at_k_array, pass_at_k_curve
+from core.metrics import pass_at_k, pass_at_k_array, pass_at_k_curve
 from analysis.scores import _pass_matrix, ks_for
 
 

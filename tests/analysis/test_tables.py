@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis.load import load_runs
-from analysis.metrics import pass_at_k
+from core.metrics import pass_at_k
 from analysis.paper import TABLES
 from analysis.tables import build_table
 

@@ -1,4 +1,4 @@
-"""Multi-node runs (core/ray_cluster.py): SLURM node lists, the role of each task, port blocks, the
+"""Multi-node runs (core/verl/ray_cluster.py, core/verl/ray_nodes.py): SLURM node lists, the role of each task, port blocks, the
 ``ray start`` commands, layout checks and the verl settings of ``backend.nnodes > 1``. No SLURM or
 Ray cluster needed; tests/verl_e2e/test_two_nodes.py runs the real engine on two Ray nodes."""
 
@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from core import ray_cluster as rc
+from core.verl import ray_cluster as rc
+from core.verl import ray_nodes as rn
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,23 +171,23 @@ def test_impossible_layouts_are_named():
 def test_layout_agrees_with_verls_validate_config():
     """verl's own validate_config on the composed config: refuses 3 x 8 GPUs for the paper batch, as we do."""
     from tests.cluster.conftest import make_cfg
-    from core import verl_backend
+    from core.verl import compose as vcomp, config as vconf
     from methods import ConfigError
 
     cfg = make_cfg()
     cfg.backend.nnodes = 3
     with pytest.raises(ConfigError, match="do not split over 24 GPUs"):
-        verl_backend.check(cfg)
-    settings = verl_backend.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t.parquet"),
-                                          val_files=[], model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
+        vconf.check(cfg)
+    settings = vconf.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t.parquet"),
+                                   val_files=[], model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
     with pytest.raises(AssertionError, match="real_train_batch_size"):
-        verl_backend.validate_verl_config(verl_backend.compose_verl_config(settings))
+        vcomp.validate_verl_config(vcomp.compose_verl_config(settings))
     cfg.backend.nnodes = 2
-    verl_backend.check(cfg)
-    settings = verl_backend.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t.parquet"),
-                                          val_files=[], model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
-    vcfg = verl_backend.compose_verl_config(settings)
-    verl_backend.validate_verl_config(vcfg)
+    vconf.check(cfg)
+    settings = vconf.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t.parquet"),
+                                   val_files=[], model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
+    vcfg = vcomp.compose_verl_config(settings)
+    vcomp.validate_verl_config(vcfg)
     assert vcfg.trainer.nnodes == 2 and vcfg.ray_kwargs.ray_init.num_cpus is None
 
 
@@ -200,17 +201,17 @@ def test_multinode_settings_leave_resources_to_ray_start(monkeypatch):
     """Connecting to a running cluster, Ray refuses num_cpus/num_gpus: CPU mode's one-node values go to
     each node's ``ray start`` instead."""
     from tests.cluster.conftest import make_cfg
-    from core import verl_backend
+    from core.verl import backend as verl_backend, config as vconf
 
-    monkeypatch.setattr("core.verl_cpu.cuda_available", lambda: False)
+    monkeypatch.setattr("core.verl.cpu.cuda_available", lambda: False)
     cfg = make_cfg()
     cfg.backend.device = "cpu"
-    one = verl_backend.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t"), val_files=[],
-                                     model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
+    one = vconf.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t"), val_files=[],
+                              model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
     assert one["+ray_kwargs.ray_init.num_gpus"] == 1 and one["ray_kwargs.ray_init.num_cpus"] == 16
     cfg.backend.nnodes = 2
-    two = verl_backend.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t"), val_files=[],
-                                     model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
+    two = vconf.verl_settings(cfg, run_name="r", sweep_name="s", train_file=_p("t"), val_files=[],
+                              model_path="m", ckpt_dir=_p("c"), logger_path=_p("l/x.jsonl"))
     assert one["+ray_kwargs.ray_init.address"] == "local"  # one node: always a fresh local cluster
     assert "+ray_kwargs.ray_init.num_gpus" not in two and two["ray_kwargs.ray_init.num_cpus"] is None
     assert "+ray_kwargs.ray_init.address" not in two  # ray.init() connects to RAY_ADDRESS (the job's cluster)
@@ -224,10 +225,10 @@ def test_multinode_settings_leave_resources_to_ray_start(monkeypatch):
 def test_worker_waits_for_its_own_attempts_head(tmp_path, monkeypatch):
     """A worker never joins a stale head (an earlier attempt of a requeued job) and gives up with a
     clear error when no head of its attempt appears."""
-    rc._write_json(tmp_path / rc.HEAD_FILE, {"job_id": "5", "restart": 0, "address": "x:1", "state": "running"})
+    rn._write_json(tmp_path / rn.HEAD_FILE, {"job_id": "5", "restart": 0, "address": "x:1", "state": "running"})
     r = rc.Role("worker", node_rank=1, hosts=("a", "b"))
     with pytest.raises(rc.ClusterError, match=r"no Ray head of job 5 \(restart 1\)"):
-        rc.run_worker(r, state_dir=tmp_path, num_cpus=1, num_gpus=0, timeout=0.5, poll=0.1,
+        rn.run_worker(r, state_dir=tmp_path, num_cpus=1, num_gpus=0, timeout=0.5, poll=0.1,
                       env={"SLURM_JOB_ID": "5", "SLURM_RESTART_COUNT": "1"})
 
 
@@ -235,7 +236,7 @@ def test_node_group_stop_ends_every_process_it_started(tmp_path):
     """RayNode.stop: SIGTERM then SIGKILL to its own process group, grandchildren included."""
     code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); " \
            "time.sleep(300)"
-    node = rc.RayNode([sys.executable, "-c", code], log=tmp_path / "n.log")
+    node = rn.RayNode([sys.executable, "-c", code], log=tmp_path / "n.log")
     import psutil
     import time
 
@@ -249,7 +250,7 @@ def test_node_group_stop_ends_every_process_it_started(tmp_path):
 
 
 def test_describe_prints_each_nodes_ray_start(monkeypatch):
-    """``python -m core.ray_cluster`` inside an allocation: hosts, roles and commands from the node list."""
+    """``python -m core.verl.ray_cluster`` inside an allocation: hosts, roles and commands from the node list."""
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr(rc, "node_ip", lambda host=None: {"gpu01": "10.0.0.1", "gpu02": "10.0.0.2"}[host])
     monkeypatch.setattr(rc, "port_free", lambda p, host="": True)
@@ -264,17 +265,17 @@ def test_describe_prints_each_nodes_ray_start(monkeypatch):
 
 
 def test_training_sees_the_job_cluster_and_the_head_stops_after(monkeypatch, tmp_path):
-    """core.verl_backend._ray_cluster: node 0 starts the head, main_ppo's environment gets RAY_ADDRESS and the
+    """core.verl.backend._ray_cluster: node 0 starts the head, main_ppo's environment gets RAY_ADDRESS and the
     job's token while training, the head is stopped and the environment restored afterwards (also on error)."""
     from tests.cluster.conftest import make_cfg
-    from core import verl_backend
+    from core.verl import backend as verl_backend
 
     calls = []
 
     class FakeHead:
         def __init__(self, r, *, state_dir, num_cpus, num_gpus):
             calls.append(("start", r.kind, state_dir, num_cpus, num_gpus))
-            self.auth = rc.auth_env(state_dir / "tok")
+            self.auth = rn.auth_env(state_dir / "tok")
 
         def __enter__(self):
             return "10.0.0.1:20000"
@@ -282,7 +283,7 @@ def test_training_sees_the_job_cluster_and_the_head_stops_after(monkeypatch, tmp
         def __exit__(self, *exc):
             calls.append(("stop",))
 
-    monkeypatch.setattr(rc, "SlurmHead", FakeHead)
+    monkeypatch.setattr(rn, "SlurmHead", FakeHead)
     monkeypatch.setattr(shutil, "which", lambda name: None)
     for k, v in _job(0).items():
         monkeypatch.setenv(k, v)
@@ -305,10 +306,10 @@ def test_training_sees_the_job_cluster_and_the_head_stops_after(monkeypatch, tmp
 
 def test_an_external_cluster_must_have_the_nodes(monkeypatch, tmp_path):
     from tests.cluster.conftest import make_cfg
-    from core import verl_backend
+    from core.verl import backend as verl_backend
 
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.9:6379")
-    monkeypatch.setattr(rc, "alive_nodes", lambda address, *a, **k: [{"NodeID": "a"}])
+    monkeypatch.setattr(rn, "alive_nodes", lambda address, *a, **k: [{"NodeID": "a"}])
     cfg = make_cfg()
     cfg.backend.nnodes = 2
     with pytest.raises(rc.ClusterError, match="backend.nnodes=2 but the Ray cluster at RAY_ADDRESS=10.0.0.9:6379 has 1"):

@@ -7,18 +7,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from tests.cluster.conftest import make_cfg
 
-verl_data = pytest.importorskip("core.verl_data")
-verl_metrics = pytest.importorskip("core.verl_metrics")
+verl_data = pytest.importorskip("core.verl.data")
+verl_metrics = pytest.importorskip("core.verl.metrics")
 
 
 # ---------------------------------------------------------------- data -------------------------
 
 def test_benchmark_to_verl_parquet(tmp_path):
-    from core.benchmarks import load_benchmark
-    from core.prompts import PAPER_TEMPLATE
+    from core.eval.benchmarks import load_benchmark
+    from core.eval.prompts import PAPER_TEMPLATE
 
     path = verl_data.dataset_file("aime24", tmp_path, split="test")
     rows = verl_data.read_rows(path)
@@ -60,7 +61,7 @@ def test_verl_reads_our_parquet(tmp_path):
 
 
 def test_stage_files_hold_the_curriculum_order(tmp_path):
-    from core.benchmarks import load_benchmark
+    from core.eval.benchmarks import load_benchmark
     from core.curriculum import order_and_split
 
     ids = [p.id for p in load_benchmark("dapo_math_17k")]
@@ -79,7 +80,7 @@ def test_stage_files_hold_the_curriculum_order(tmp_path):
 # ---------------------------------------------------------------- reward -----------------------
 
 def test_reward_is_the_graders_binary_correctness():
-    from core.verl_reward import compute_score
+    from core.verl.reward import compute_score
 
     ok = compute_score("aime24", "so the answer is \\boxed{\\frac{1}{2}}", "0.5", extra_info={})
     bad = compute_score("aime24", "the answer is \\boxed{3}", "0.5", extra_info={})
@@ -92,7 +93,7 @@ def test_reward_from_a_worker_thread():
     """verl calls the reward from an executor thread (math-verify's alarm needs the main thread)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from core.verl_reward import compute_score
+    from core.verl.reward import compute_score
 
     with ThreadPoolExecutor(2) as ex:
         got = list(ex.map(lambda a: compute_score("x", f"\\boxed{{{a}}}", "42")["score"], ["42", "41"]))
@@ -181,9 +182,9 @@ with open(out / "aime24.jsonl", "a") as f:
 
 
 def test_run_flow_resume_stages_convert_evaluate(tmp_path, monkeypatch):
-    """The orchestration with stand-ins for main_ppo and core.evaluate: two curriculum stages, a crash
+    """The orchestration with stand-ins for main_ppo and core.eval.cli: two curriculum stages, a crash
     in stage 1 after its step-2 checkpoint, a relaunch that resumes, then evaluation and DONE."""
-    vb = pytest.importorskip("core.verl_backend")
+    vb = pytest.importorskip("core.verl.backend")
     pytest.importorskip("core.runlog")  # the shared run-log writer (embedded-backend issue)
     (tmp_path / "main_ppo.py").write_text(FAKE_MAIN_PPO)
     (tmp_path / "evaluate.py").write_text(FAKE_EVAL)
@@ -194,14 +195,14 @@ def test_run_flow_resume_stages_convert_evaluate(tmp_path, monkeypatch):
                         + real_eval(cfg, m, out, step)[3:])
     monkeypatch.setattr(vb, "_require_gpu_stack", lambda: None)
     scores = tmp_path / "se.jsonl"
-    from core.benchmarks import load_benchmark
+    from core.eval.benchmarks import load_benchmark
 
     scores.write_text("".join(json.dumps({"id": p.id, "semantic_entropy": i % 7}) + "\n"
                               for i, p in enumerate(load_benchmark("dapo_math_17k"))))
-    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path / "runs"))
-    cfg.curriculum = {"name": "semantic_entropy", "stages": 2, "scores_path": str(scores)}
+    cfg = make_cfg("r1_distill_qwen_1p5b", "sent", runs_root=str(tmp_path / "runs"), curriculum="semantic_entropy")
+    cfg.curriculum.stages, cfg.curriculum.scores_path = 2, str(scores)
     cfg.backend.save_freq = 2
-    cfg.backend.eval_every = 2
+    cfg.backend.eval.every = 2
     run_dir = tmp_path / "runs" / "test" / "method=sent"
     monkeypatch.setenv("FAKE_STEPS", "3")
     monkeypatch.setenv("FAKE_CRASH_AT", "2")
@@ -225,5 +226,10 @@ def test_run_flow_resume_stages_convert_evaluate(tmp_path, monkeypatch):
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["backend"] == "verl" and meta["method"] == "sent" and meta["curriculum_stages"] == 2
     assert (run_dir / "config.yaml").exists()
+    # config.yaml's eval is the evaluation the run performed (backend.eval, SENT Table XI), not the embedded block
+    recorded = OmegaConf.load(run_dir / "config.yaml").eval
+    assert recorded.n == 32 and list(recorded.k) == [1, 8, 16, 32] and recorded.every == 2
+    assert recorded.max_new_tokens == 8000 and recorded.limit is None and len(recorded.benchmarks) == 6
+    assert cfg.eval.n == 4  # the composed config itself is left as composed
     # a finished run is skipped
     assert vb.run(cfg, run_dir=run_dir) == done

@@ -1,12 +1,11 @@
-"""core/verl_tiny.py: the embedded base model as a HF folder (what verl and vLLM load on CPU), the
+"""core/verl/tiny.py: the embedded base model as a HF folder (what verl and vLLM load on CPU), the
 synth_train set, and the reward's grader choice."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-from core import verl_tiny
+from core.verl import tiny as verl_tiny
 from core.embedded import task
 
 SMOKE = dict(hidden_size=64, num_layers=2, intermediate_size=128, num_heads=4, num_kv_heads=2, sft_steps=40,
@@ -31,7 +30,7 @@ def test_tokenizer_matches_the_embedded_tokenizer(tmp_path):
 
 
 def test_chat_template_gives_the_embedded_prompt():
-    from core.prompts import build_prompt
+    from core.eval.prompts import build_prompt
 
     tok = verl_tiny.build_tokenizer()
     prompt = build_prompt("7+5+8+4", tok)  # the paper's message: question, newline, instruction
@@ -58,9 +57,9 @@ def test_export_is_the_same_model(tmp_path, monkeypatch):
 
 
 def test_synth_train_set_and_reward_grader():
-    from core.benchmarks import grader_for, load_benchmark
+    from core.eval.benchmarks import grader_for, load_benchmark
     from core.embedded.task import held_out_questions
-    from core.verl_reward import compute_score, grader_name
+    from core.verl.reward import compute_score, grader_name
 
     probs = load_benchmark(verl_tiny.TRAIN_KEY)
     assert len(probs) == verl_tiny.TRAIN_SIZE == len({p.question for p in probs})

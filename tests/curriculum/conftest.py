@@ -5,7 +5,7 @@ import math
 import pytest
 
 from core.curriculum import PromptItem
-from core.generation import Generation
+from core.eval.generation import Generation
 
 
 class ScriptedGenerator:

@@ -78,8 +78,29 @@ def test_synth_grader_equivalence():
     assert eq("1+2", " 1+2 ")                              # equal strings (whitespace-normalised)
 
 
+def test_equivalence_asks_the_grader_once_per_unordered_pair():
+    """The memo is keyed by the unordered pair: (a, b) and (b, a) cost one grading in both directions
+    (the second direction skipped when the first fails); equal strings never reach the grader."""
+    from types import SimpleNamespace
+
+    asked = []
+
+    class Grader:
+        def grade(self, response, gold):
+            answer = response.removeprefix("\\boxed{").removesuffix("}")
+            asked.append((gold, answer))
+            return SimpleNamespace(correct=answer.lstrip("0") == gold.lstrip("0"))
+
+    eq = grader_equivalence(Grader())
+    assert eq("012", "12") and eq("12", "012") and eq("012", "12")
+    assert asked == [("012", "12"), ("12", "012")]
+    asked.clear()
+    assert not eq("5", "6") and not eq("6", "5") and eq("7", " 7")
+    assert asked == [("5", "6")]
+
+
 def test_math_verify_equivalence():
-    from core.grading import MathVerifyGrader
+    from core.eval.grading import MathVerifyGrader
 
     eq = grader_equivalence(MathVerifyGrader())
     assert eq("\\frac{1}{2}", "0.5")

@@ -112,7 +112,8 @@ def test_method_sent_turns_the_curriculum_on(compose):
 
 def test_resolve_works_on_plain_dicts():
     """The embedded trainer resolves its plain-dict copy of the config."""
-    cfg = {"method": {"name": "sent"}, "curriculum": {"name": "auto", "stages": 2, "m": 8}}
+    se = OmegaConf.to_container(OmegaConf.load(SWEEPS / "curriculum" / "semantic_entropy.yaml"))
+    cfg = {"method": {"name": "sent"}, "curriculum": {**se, "name": "auto", "stages": 2, "m": 8}}
     assert C.resolve_curriculum(cfg)["curriculum"]["name"] == "semantic_entropy"
     cfg = {"method": {"name": "mask"}, "curriculum": {"name": "auto", "stages": 2}}
     assert C.resolve_curriculum(cfg)["curriculum"] == {"name": "none", "stages": 1}

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 torch = pytest.importorskip("torch")
 
 from core import curriculum as C  # noqa: E402
-from core.curriculum_embedded import build_plan, prompt_items, training_set  # noqa: E402
+from core.embedded.curriculum import build_plan, prompt_items, training_set  # noqa: E402
 from core.embedded import task  # noqa: E402
+
+SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +28,9 @@ def tiny_model():
 
 
 def node(tmp_path, **kw):
-    return {"name": "semantic_entropy", "stages": 2, "reset_reference": True, "m": 4, "variant": "mean_logprob",
+    """sweeps/curriculum/semantic_entropy.yaml (every key the curriculum reads) with a small, fast setting."""
+    se = OmegaConf.to_container(OmegaConf.load(SWEEPS / "curriculum" / "semantic_entropy.yaml"))
+    return {**se, "name": "semantic_entropy", "stages": 2, "reset_reference": True, "m": 4, "variant": "mean_logprob",
             "unparseable": "singleton", "max_new_tokens": 12, "seed": 0, "batch_size": 8, "train_size": 12,
             "train_seed": 0, "cache_dir": str(tmp_path / "cache"), **kw}
 

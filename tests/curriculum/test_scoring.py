@@ -120,7 +120,7 @@ def test_generator_returning_wrong_counts(synth_items_and_script, tmp_path):
 
 def test_math_verify_scoring_in_process_and_with_workers(tmp_path):
     """Real-data path: math-verify decides the clusters; worker subprocesses give the same verdicts."""
-    from core.grading import MathVerifyGrader
+    from core.eval.grading import MathVerifyGrader
 
     items = [PromptItem("7", "What is 1/2?", "\\frac{1}{2}")]
     resp = ["so \\boxed{0.5}", "\\boxed{\\frac{2}{4}}", "\\boxed{1/4}", "\\boxed{0.25}", "I give up"]

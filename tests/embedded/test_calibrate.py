@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from core.config import method_scale_lines, method_scale_record, method_scale_settings
 from core.embedded import calibrate as C
 from tests.embedded.conftest import REPO, compose
 
@@ -72,9 +73,9 @@ def test_committed_files_follow_the_committed_measurements():
     cfg = compose("method=en")  # Hydra merges the per-scale file into the method node
     assert cfg.method.entropy_coef == d["entropy_coef"]
     assert compose("method=clip").method.count_rounding == "expected"
-    assert C.method_scale_settings("tiny", "en") == {"file": "sweeps/method_scale/tiny_en.yaml",
+    assert method_scale_settings("tiny", "en") == {"file": "sweeps/method_scale/tiny_en.yaml",
                                                      "values": {"entropy_coef": d["entropy_coef"]}}
-    assert C.method_scale_settings("tiny", "grpo") is None
+    assert method_scale_settings("tiny", "grpo") is None
 
 
 def test_panel_table_reads_the_run_log(tmp_path):
@@ -91,3 +92,17 @@ def test_panel_table_reads_the_run_log(tmp_path):
     lines = C.panel_table(tmp_path).splitlines()
     assert lines[2] == "| 0.05 | 1 | 0.300 | 0.300 | 0.000 | 0.500 (6) |"
     assert lines[3] == "| 0.5 | 0 | 0.200 | 0.100 | 0.500 | 1.000 (6) |"
+
+
+def test_method_scale_record_says_what_changed_and_why():
+    rec = method_scale_record(compose("method=en"))
+    assert rec["file"] == "sweeps/method_scale/tiny_en.yaml" and rec["values"] == {"entropy_coef": 0.084}
+    assert rec["defaults"] == {"entropy_coef": 0.001} and rec["used"] == {"entropy_coef": 0.084}
+    assert rec["overridden"] == [] and rec["rules"] == {"entropy_coef": "E"}
+    assert rec["why"].startswith("Embedded scale (model=tiny) settings for w/ En")
+    assert method_scale_lines(rec) == ["[method_scale] sweeps/method_scale/tiny_en.yaml: entropy_coef 0.001 -> "
+                                       "0.084 (calibration rule E, docs/calibration.md)"]
+    again = method_scale_record(compose("method=en", "method.entropy_coef=0.5"))
+    assert again["overridden"] == ["entropy_coef"] and "this run uses 0.5" in method_scale_lines(again)[0]
+    assert method_scale_record(compose("method=grpo")) is None
+

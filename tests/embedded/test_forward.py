@@ -11,7 +11,7 @@ from core.embedded import task
 from core.embedded.forward import KVCache, QwenWeights, forward, positions_from_valid
 from core.embedded.model import ModelSpec, build_model, encode_batch
 from core.embedded.sampler import sample
-from core.embedded.trainer import policy_outputs
+from core.embedded.policy import policy_outputs
 
 SPEC = ModelSpec(hidden_size=32, num_layers=2, intermediate_size=64, num_heads=4, num_kv_heads=2)
 

@@ -85,6 +85,8 @@ def test_rebuild_uses_the_recipe_and_reproduces_the_shipped_smoke_model(cache_di
         pytest.skip(f"built on {meta['cpu']} / torch {meta['torch']}; this machine is {M.cpu_name()}: "
                     "float results may differ across machine kinds")
     assert M.weights_sha256(model) == meta["sha256"]
+    # the cache's model.pt is bit-identical too (torch.save names its zip archive after the file written)
+    assert info["sha256"] == meta["build"]["cache_sha256_model_pt"]
 
 
 # The tiny model's rebuild (1000 SFT steps, ~5-10 minutes) is too long for the test suite (CI runs every

@@ -96,7 +96,11 @@ def test_runs_record_their_per_scale_settings(grid):
     meta = json.loads((root / "method=sent,preset=smoke,seed=0" / "meta.json").read_text())
     assert meta["method_scale"]["file"] == "sweeps/method_scale/tiny_sent.yaml"
     assert meta["method_scale"]["values"]["count_rounding"] == "expected"
-    assert "per-scale settings sweeps/method_scale/tiny_sent.yaml" in proc.stderr
+    assert meta["method_scale"]["defaults"]["count_rounding"] == "floor" and meta["method_scale"]["why"]
+    assert ("[method_scale] sweeps/method_scale/tiny_sent.yaml: count_rounding floor -> expected "
+            "(docs/calibration.md)") in proc.stderr
+    assert ("[method_scale] sweeps/method_scale/tiny_sent.yaml: high_cov_frac 0.0002 (the paper's value) "
+            "(calibration rule F, docs/calibration.md)") in proc.stderr
     assert "method_scale" not in json.loads((root / "method=grpo,preset=smoke,seed=0" / "meta.json").read_text())
 
 
@@ -208,8 +212,8 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_embedded_generator_loads_a_checkpoint(grid):
-    """``make_generator("embedded", model_path=...)`` (what ``python -m core.evaluate`` uses)."""
-    from core.generation import make_generator
+    """``make_generator("embedded", model_path=...)`` (what ``python -m core.eval`` uses)."""
+    from core.eval.generation import make_generator
 
     gen = make_generator("embedded", model_path=str(grid[0] / "method=grpo,preset=smoke,seed=0/checkpoints/last.pt"))
     out = gen.generate(["1+2+3\n", "4+5+6\n"], 3, max_new_tokens=8, temperature=1.0, top_p=1.0, seed=0)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from core.benchmarks import grader_for, load_benchmark
-from core.grading import Grade
+from core.eval.benchmarks import grader_for, load_benchmark
+from core.eval.grading import Grade
 from core.embedded import task
 
 

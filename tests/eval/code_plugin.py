@@ -4,7 +4,7 @@ known-wrong one after, so the expected pass@k / avg@k are known exactly."""
 
 from __future__ import annotations
 
-from core.generation import Generation, register_generator
+from core.eval.generation import Generation, register_generator
 from tests.eval.test_code_grading import SOLUTIONS, fenced
 
 CONTENT = {  # a phrase of each problem's statement -> its question id

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from core import benchmarks
-from core.benchmarks import (
+from core.eval import benchmarks
+from core.eval.benchmarks import (
     DATA_DIR,
     PAPER_BENCHMARKS,
     Problem,
@@ -18,7 +18,7 @@ from core.benchmarks import (
     load_benchmark,
     register_benchmark,
 )
-from core.grading import MathVerifyGrader
+from core.eval.grading import MathVerifyGrader
 
 SIZES = {"aime24": 30, "aime25": 30, "amc23": 40, "math500": 500, "olympiadbench": 675, "minerva": 272}
 
@@ -96,7 +96,7 @@ def test_register_custom_benchmark_with_size_check(monkeypatch):
 
 
 def test_data_path_is_independent_of_cwd(tmp_path):
-    code = "from core.benchmarks import load_benchmark; print(len(load_benchmark('minerva')))"
+    code = "from core.eval.benchmarks import load_benchmark; print(len(load_benchmark('minerva')))"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "272"
     assert (DATA_DIR / "PROVENANCE.md").is_file()

@@ -1,4 +1,4 @@
-"""``python -m core.evaluate`` and the generator registry / vLLM backend."""
+"""``python -m core.eval`` and the generator registry / vLLM backend."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from core import evaluate as cli
-from core.evaluation import read_samples
-from core.generation import (
+from core.eval import cli
+from core.eval.evaluation import read_samples
+from core.eval.generation import (
     GPU_EXTRA_HINT,
     Generation,
     Generator,
@@ -109,7 +109,7 @@ def test_vllm_missing_names_the_gpu_extra(tmp_path, capsys):
 
 
 def test_module_entry_point_from_another_cwd(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "core.evaluate", "--model", "m", "--out", str(tmp_path / "o"),
+    out = subprocess.run([sys.executable, "-m", "core.eval", "--model", "m", "--out", str(tmp_path / "o"),
                           "--benchmarks", "amc23", "--dry-run"], cwd=tmp_path, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert out.returncode == 0, out.stderr
@@ -121,7 +121,7 @@ def test_module_entry_point_from_another_cwd(tmp_path):
                     reason="needs vllm and SENT_EVAL_TEST_MODEL=<small HF model dir> on a GPU machine")
 def test_vllm_generator_on_gpu():
     gen = VLLMGenerator(os.environ["SENT_EVAL_TEST_MODEL"], logprobs=True, gpu_memory_utilization=0.5)
-    from core.prompts import build_prompt
+    from core.eval.prompts import build_prompt
 
     prompts = [build_prompt("What is 2+3?", gen.tokenizer), build_prompt("What is 7*6?", gen.tokenizer)]
     out = gen.generate(prompts, 3, max_new_tokens=64, temperature=1.0, top_p=1.0, seed=0)

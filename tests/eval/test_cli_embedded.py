@@ -1,4 +1,4 @@
-"""``python -m core.evaluate --backend embedded`` on the shipped base model: the synthetic benchmarks
+"""``python -m core.eval --backend embedded`` on the shipped base model: the synthetic benchmarks
 evaluate with the embedded prompt, and a benchmark the toy tokenizer cannot encode is one clear error
 before anything is generated or written."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.evaluate import main
+from core.eval.cli import main
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "models" / "tiny"
 

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from core import code_benchmarks as cb
-from core.benchmarks import grader_for, load_benchmark, prompt_builder
-from core.code_grading import decode_tests
-from core.prompts import build_prompt
+from core.eval import code_benchmarks as cb
+from core.eval.benchmarks import grader_for, load_benchmark, prompt_builder
+from core.eval.code_grading import decode_tests
+from core.eval.prompts import build_prompt
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "lcb_sample.jsonl"
 ROOT = Path(__file__).resolve().parents[2]
+SAMPLING = {"temperature": 1.0, "top_p": 1.0}  # the paper's (Table XI); evaluate() has no defaults
 
 
 def rows():
@@ -92,7 +93,7 @@ def test_prompt_is_livecodebench_generic_through_chat_template():
 
 
 def test_benchmark_key_reads_env_path_and_window(monkeypatch):
-    from core import benchmarks
+    from core.eval import benchmarks
 
     monkeypatch.setenv("LIVECODEBENCH_PATH", str(SAMPLE))
     monkeypatch.setenv("LIVECODEBENCH_START", "2024-01-01")
@@ -107,7 +108,7 @@ def test_benchmark_key_reads_env_path_and_window(monkeypatch):
 
 
 def test_missing_data_says_what_and_where(monkeypatch, tmp_path):
-    from core import benchmarks
+    from core.eval import benchmarks
 
     monkeypatch.setenv("LIVECODEBENCH_PATH", str(tmp_path / "nope"))
     benchmarks._LOADED.pop("livecodebench", None)
@@ -198,9 +199,9 @@ def test_malformed_humaneval(tmp_path):
 # --------------------------------------------------------------------------------------------------
 
 def test_evaluate_livecodebench_records_and_metrics(tmp_path, monkeypatch):
-    from analysis.metrics import mean_pass_at_k
-    from core import benchmarks
-    from core.evaluation import evaluate, read_samples
+    from core.metrics import mean_pass_at_k
+    from core.eval import benchmarks
+    from core.eval.evaluation import evaluate, read_samples
     from tests.eval.code_plugin import ScriptedCodeGenerator
 
     monkeypatch.setenv("LIVECODEBENCH_PATH", str(SAMPLE))
@@ -208,7 +209,7 @@ def test_evaluate_livecodebench_records_and_metrics(tmp_path, monkeypatch):
     try:
         gen = ScriptedCodeGenerator()
         n = 4
-        summary = evaluate(gen, ["livecodebench"], run_dir=tmp_path, eval_step=7, n=n, max_new_tokens=100,
+        summary = evaluate(gen, ["livecodebench"], run_dir=tmp_path, eval_step=7, n=n, max_new_tokens=100, **SAMPLING,
                            k=(1, 2, 4), progress=False)
     finally:
         benchmarks._LOADED.pop("livecodebench", None)
@@ -224,7 +225,7 @@ def test_evaluate_livecodebench_records_and_metrics(tmp_path, monkeypatch):
 
 def test_cli_livecodebench_dry_run_and_run(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LIVECODEBENCH_PATH": str(SAMPLE)}
-    base = [sys.executable, "-m", "core.evaluate", "--model", "m", "--out", str(tmp_path / "o"),
+    base = [sys.executable, "-m", "core.eval", "--model", "m", "--out", str(tmp_path / "o"),
             "--benchmarks", "livecodebench", "--n", "4", "--k", "1,2,4", "--no-progress"]
     dry = subprocess.run(base + ["--dry-run"], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert dry.returncode == 0, dry.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.code_grading import (CodeGrader, SandboxLimits, decode_tests, encode_tests, extract_code,
+from core.eval.code_grading import (CodeGrader, SandboxLimits, decode_tests, encode_tests, extract_code,
                                run_in_sandbox)
-from core.grading import get_grader
+from core.eval.grading import get_grader
 
 DATA = Path(__file__).parent / "data"
 FAST = SandboxLimits(per_test_s=2.0, per_problem_s=8.0, memory_mb=512)
@@ -60,7 +60,7 @@ SOLUTIONS = {
 
 
 def lcb_golds() -> dict[str, str]:
-    from core.code_benchmarks import read_livecodebench
+    from core.eval.code_benchmarks import read_livecodebench
 
     return {p.question_id: p.to_problem().answer for p in read_livecodebench(DATA / "lcb_sample.jsonl")}
 
@@ -135,7 +135,7 @@ def _humaneval_rows(n=None):
 
 
 def test_humaneval_canonical_correct_and_stub_wrong():
-    from core.benchmarks import load_benchmark
+    from core.eval.benchmarks import load_benchmark
 
     problems = {p.id: p for p in load_benchmark("humaneval")}
     rows = _humaneval_rows(24)
@@ -328,7 +328,7 @@ def _as_nobody(code: str, margin: int) -> dict:
     import subprocess
     import tempfile
 
-    from core.code_grading import SANDBOX_SCRIPT
+    from core.eval.code_grading import SANDBOX_SCRIPT
 
     py = shutil.which("python3", path="/usr/bin:/bin")  # the sandbox needs the standard library only
     if os.geteuid() != 0 or py is None:

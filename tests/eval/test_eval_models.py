@@ -1,4 +1,4 @@
-"""Evaluation-only model configs (OpenPangu-Embedded-1B-v1.1, Table XII) in python -m core.evaluate."""
+"""Evaluation-only model configs (OpenPangu-Embedded-1B-v1.1, Table XII) in python -m core.eval."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core import evaluate as cli
-from core.eval_models import EVAL_MODELS, eval_model_for_id, get_eval_model
+from core.eval import cli
+from core.eval.models import EVAL_MODELS, eval_model_for_id, get_eval_model
 
 PANGU = "openpangu_embedded_1b_v1p1"
 
@@ -54,7 +54,7 @@ def test_gen_arg_overrides_the_config(tmp_path, capsys):
 
 
 def test_plain_models_get_no_run_folder(tmp_path):
-    from core.generation import Generation, register_generator
+    from core.eval.generation import Generation, register_generator
 
     class Boxed:
         tokenizer = None
@@ -85,7 +85,7 @@ def test_plain_models_get_no_run_folder(tmp_path):
 def test_adding_a_benchmark_to_a_run_keeps_the_step_summary(tmp_path):
     """Table VIII: LiveCodeBench evaluated into a training run's folder at its final step keeps
     that step's math summary in eval_summary.json."""
-    from core.generation import Generation, register_generator
+    from core.eval.generation import Generation, register_generator
 
     class Boxed:
         tokenizer = None

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from analysis.metrics import mean_pass_at_k
-from core.benchmarks import load_benchmark
-from core.evaluation import (
+from core.metrics import mean_pass_at_k
+from core.eval.benchmarks import load_benchmark
+from core.eval.evaluation import (
     DEFAULT_K,
     RECORD_KEYS,
     evaluate,
@@ -18,8 +18,10 @@ from core.evaluation import (
     summarize,
     write_records,
 )
-from core.generation import Generation
-from core.prompts import build_prompt
+from core.eval.generation import Generation
+from core.eval.prompts import build_prompt
+
+SAMPLING = {"temperature": 1.0, "top_p": 1.0}  # the paper's (Table XI); evaluate() has no defaults
 
 
 class FakeGenerator:
@@ -60,7 +62,7 @@ def test_evaluate_end_to_end(tmp_path):
     keys = ["aime24", "amc23"]
     gen = make_fake(keys)
     n = 4
-    summary = evaluate(gen, keys, run_dir=tmp_path, eval_step=7, n=n, max_new_tokens=123,
+    summary = evaluate(gen, keys, run_dir=tmp_path, eval_step=7, n=n, max_new_tokens=123, **SAMPLING,
                        seed=3, k=(1, 2, 4), progress=False)
     # the generator saw the paper's prompts and the sampling settings
     assert gen.calls[0]["prompts"][0] == build_prompt(load_benchmark("aime24")[0].question)
@@ -93,14 +95,14 @@ def test_evaluate_end_to_end(tmp_path):
 def test_rerun_replaces_records_of_the_same_step(tmp_path):
     gen = make_fake(["aime24"])
     path = tmp_path / "samples" / "aime24.jsonl"
-    evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=0, n=2, max_new_tokens=8, progress=False)
-    evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=10, n=2, max_new_tokens=8, progress=False)
+    evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=0, n=2, max_new_tokens=8, **SAMPLING, progress=False)
+    evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=10, n=2, max_new_tokens=8, **SAMPLING, progress=False)
     assert len(read_samples(path)) == 2 * 30 * 2
     # a resumed run evaluates step 10 again: replaced, not duplicated; step 0 kept
     with open(path, "ab") as f:
         f.write(b'{"eval_step": 10, "problem_id": "60", "sam')  # a crash mid-line
     assert len(read_samples(path)) == 2 * 30 * 2  # the partial last line is skipped
-    evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=10, n=2, max_new_tokens=8, progress=False)
+    evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=10, n=2, max_new_tokens=8, **SAMPLING, progress=False)
     records = read_samples(path)
     assert len(records) == 2 * 30 * 2
     assert [r["eval_step"] for r in records] == [0] * 60 + [10] * 60
@@ -126,7 +128,7 @@ def test_read_samples_tolerates_unknown_keys_and_blank_lines(tmp_path):
 
 def test_limit_and_default_k_cut_to_n(tmp_path):
     gen = make_fake(["math500"])
-    summary = evaluate(gen, ["math500"], run_dir=tmp_path, eval_step=0, n=8, max_new_tokens=8,
+    summary = evaluate(gen, ["math500"], run_dir=tmp_path, eval_step=0, n=8, max_new_tokens=8, **SAMPLING,
                        limit=5, progress=False)
     assert len(read_samples(tmp_path / "samples" / "math500.jsonl")) == 5 * 8
     assert len(gen.calls[0]["prompts"]) == 5
@@ -149,14 +151,16 @@ def test_resolve_ks():
 def test_explicit_k_above_n_is_an_error_before_generating(tmp_path):
     gen = make_fake(["aime24"])
     with pytest.raises(ValueError, match="k=8 exceeds"):
-        evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=0, n=4, max_new_tokens=8, k=(1, 8), progress=False)
+        evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=0, n=4, max_new_tokens=8, **SAMPLING, k=(1, 8),
+                 progress=False)
     assert gen.calls == []
 
 
 def test_unknown_benchmark_fails_before_generating(tmp_path):
     gen = make_fake(["aime24"])
     with pytest.raises(KeyError, match="Did you mean 'aime24'"):
-        evaluate(gen, ["aime24", "aime2024"], run_dir=tmp_path, eval_step=0, n=1, max_new_tokens=8, progress=False)
+        evaluate(gen, ["aime24", "aime2024"], run_dir=tmp_path, eval_step=0, n=1, max_new_tokens=8, **SAMPLING,
+                 progress=False)
     assert gen.calls == []
 
 
@@ -173,7 +177,7 @@ class BrokenGenerator:
                                             (BrokenGenerator(2, drop_prompt=True), "29 results for 30")])
 def test_generator_breaking_the_interface_fails_loudly(tmp_path, gen, match):
     with pytest.raises(ValueError, match=match):
-        evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=0, n=2, max_new_tokens=8, progress=False)
+        evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=0, n=2, max_new_tokens=8, **SAMPLING, progress=False)
 
 
 def test_prompt_fn_and_generator_tokenizer(tmp_path):
@@ -185,12 +189,12 @@ def test_prompt_fn_and_generator_tokenizer(tmp_path):
 
     gen = make_fake(["aime24"], tokenizer=Tok())
     gen.tokenizer = Tok()  # evaluate uses the generator's tokenizer by default
-    evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=0, n=1, max_new_tokens=8, limit=2, progress=False)
+    evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=0, n=1, max_new_tokens=8, **SAMPLING, limit=2, progress=False)
     assert gen.calls[-1]["prompts"][0].startswith("<user>Every morning")
 
     plain = make_fake(["aime24"])
-    evaluate(plain, ["aime24"], run_dir=tmp_path, eval_step=1, n=1, max_new_tokens=8, limit=2,
-             prompt_fn=lambda q: build_prompt(q), progress=False)
+    evaluate(plain, ["aime24"], run_dir=tmp_path, eval_step=1, n=1, max_new_tokens=8, **SAMPLING,
+             limit=2, prompt_fn=lambda q: build_prompt(q), progress=False)
     assert plain.calls[-1]["prompts"][0].startswith("Every morning")
 
 
@@ -202,7 +206,7 @@ def test_evaluate_off_the_main_thread(tmp_path):
     def run():
         try:
             result["summary"] = evaluate(gen, ["aime25"], run_dir=tmp_path, eval_step=0, n=2,
-                                         max_new_tokens=8, progress=False)
+                                         max_new_tokens=8, **SAMPLING, progress=False)
         except BaseException as exc:  # noqa: BLE001
             result["error"] = exc
 
@@ -218,7 +222,7 @@ def test_bad_arguments(tmp_path):
     gen = make_fake(["aime24"])
     for kwargs in ({"eval_step": -1, "n": 1}, {"eval_step": 0, "n": 0}, {"eval_step": 0, "n": 1, "limit": 0}):
         with pytest.raises(ValueError):
-            evaluate(gen, ["aime24"], run_dir=tmp_path, max_new_tokens=8, progress=False, **kwargs)
+            evaluate(gen, ["aime24"], run_dir=tmp_path, max_new_tokens=8, **SAMPLING, progress=False, **kwargs)
 
 
 def test_summarize_refuses_mixed_steps():
@@ -230,7 +234,7 @@ def test_summarize_refuses_mixed_steps():
 
 def test_records_are_one_json_object_per_line(tmp_path):
     gen = make_fake(["aime24"])
-    evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=0, n=1, max_new_tokens=8, limit=3, progress=False)
+    evaluate(gen, ["aime24"], run_dir=tmp_path, eval_step=0, n=1, max_new_tokens=8, **SAMPLING, limit=3, progress=False)
     lines = (tmp_path / "samples" / "aime24.jsonl").read_text().splitlines()
     assert len(lines) == 3
     first = json.loads(lines[0])

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
-import sys
 import threading
 import time
 
 import pytest
 
-from core import grading
-from core.benchmarks import PAPER_BENCHMARKS, load_benchmark
-from core.grading import (
+from core.eval import grading
+from core.eval.benchmarks import PAPER_BENCHMARKS, load_benchmark
+from core.eval.grading import (
     MAX_ANSWER_CHARS,
     Grade,
     Grader,
@@ -21,6 +21,7 @@ from core.grading import (
     normalize_answer,
     register_grader,
 )
+from core.eval.pool import DeadlinePool
 
 
 def realistic(answer: str) -> str:
@@ -335,37 +336,35 @@ def test_grade_many_matches_grade_with_workers():
         batch.grade_many(["a"], [])
 
 
-FAKE_WORKER = """
-import json, sys, time
-print("ready", flush=True)
-for line in sys.stdin:
-    answer, gold, timeout_s = json.loads(line)
+def _fake_verify(answer: str, gold: str, timeout_s: int) -> bool:
+    """A stand-in for math-verify in a pool worker: hangs or dies on request."""
     if answer == "hang":
         time.sleep(600)
     if answer == "die":
-        raise SystemExit(1)
-    print("1" if answer == gold else "0", flush=True)
-"""
+        os._exit(1)
+    return answer == gold
 
 
-def test_workers_that_hang_or_die_on_a_pair_are_replaced(monkeypatch):
-    monkeypatch.setattr(grading._Worker, "COMMAND", (sys.executable, "-c", FAKE_WORKER))
-    monkeypatch.setattr(grading._Worker, "SLACK_S", 0.5)
+def _die_at_start() -> None:
+    """A worker initializer that fails: the worker exits before taking a pair."""
+    raise SystemExit(1)
+
+
+def test_workers_that_hang_or_die_on_a_pair_are_replaced():
     pairs = [("1", "1"), ("hang", "1"), ("2", "2"), ("3", "4"), ("die", "die"), ("5", "5")]
-    workers = [grading._Worker()]
+    pool = DeadlinePool(1)
     start = time.monotonic()
     try:
-        verdicts = grading._run_in_workers(pairs, workers, timeout_s=1)
+        verdicts = pool.run(_fake_verify, [(a, g, 1) for a, g in pairs], deadline_s=3 * 1 + 0.5)
     finally:
-        for w in workers:
-            w.kill()
-    # the hung and the dead pair are incorrect; the pairs queued behind them were retried
-    assert verdicts == [True, False, True, False, False, True]
+        pool.close()
+    # the hung and the dead pair are incorrect; the pairs behind them were graded by a fresh worker
+    assert [v is True for v in verdicts] == [True, False, True, False, False, True]
     assert time.monotonic() - start < 15
 
 
 def test_dead_workers_fall_back_to_in_process(monkeypatch):
-    monkeypatch.setattr(grading._Worker, "COMMAND", (sys.executable, "-c", "raise SystemExit(1)"))
+    monkeypatch.setattr(grading, "_worker_init", _die_at_start)
     g = MathVerifyGrader()
     with pytest.warns(UserWarning, match="in-process"):
         grades = g.grade_many([realistic("2"), realistic("3")], ["2", "2"], workers=2)

@@ -1,4 +1,4 @@
-"""analysis.metrics against brute-force enumeration over all k-subsets (the definitions)."""
+"""core.metrics against brute-force enumeration over all k-subsets (the definitions)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from analysis.metrics import avg_at_k, check_k, len_at_k, mean_pass_at_k, pass_at_k
+from core.metrics import avg_at_k, check_k, len_at_k, mean_pass_at_k, pass_at_k
 
 
 def brute_pass_at_k(correct: list[bool], k: int) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.prompts import PAPER_TEMPLATE, build_prompt, format_question
+from core.eval.prompts import PAPER_TEMPLATE, build_prompt, format_question
 
 EXPECTED = "What is 1+1?\nPlease reason step by step, and put your final answer within \\boxed{}."
 

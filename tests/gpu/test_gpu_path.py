@@ -2,13 +2,13 @@
 
 Written and reviewed on a CPU-only machine, never run there: no GPU was lent when it was written.
 No network: the model is the embedded base model (smoke size, built in seconds on the CPU) exported
-as a HF folder (core/verl_tiny.py), or the random tiny Qwen2 of tests/verl/test_training_worker.py.
+as a HF folder (core/verl/tiny.py), or the random tiny Qwen2 of tests/verl/test_training_worker.py.
 
 * a CUDA training step through verl's real engine (``TrainingWorker`` with FSDP2, no CPU patches),
   in verl's default bf16 mixed precision, with ``core.loss.harness_loss`` installed by the plugin;
 * chunked entropy (``entropy_from_logits_with_chunking``, what the backend sets): same values as the
   plain one, and a lower peak memory on an LLM-sized vocabulary;
-* vLLM (only if installed): ``core.evaluate --backend vllm`` on the exported model.
+* vLLM (only if installed): ``core.eval.cli --backend vllm`` on the exported model.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from tests.verl.test_training_worker import batch, model_dir  # noqa: E402,F401
 
 @pytest.fixture(scope="module")
 def cuda_worker(model_dir):
-    """verl's TrainingWorker on cuda:0, one rank, verl's own platform (nothing from core/verl_cpu.py)."""
-    from core import verl_cpu
+    """verl's TrainingWorker on cuda:0, one rank, verl's own platform (nothing from core/verl/cpu.py)."""
+    from core.verl import cpu as verl_cpu
 
     assert verl_cpu.install_process_patches() is False and verl_cpu.patched() == []
     with socket.socket() as s:
@@ -63,7 +63,7 @@ def cuda_worker(model_dir):
 @pytest.mark.parametrize("method", ["grpo", "sent", "cov"])
 def test_cuda_training_step_through_the_verl_engine_in_bf16(cuda_worker, batch, method):
     from core.loss import harness_loss
-    from core.verl_plugin import install_loss
+    from core.verl.plugin import install_loss
     from tests.verl import test_training_worker as tw
 
     cuda_worker.reset()
@@ -110,14 +110,14 @@ def test_chunked_entropy_same_values_less_memory():
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM not installed (pip install -e .[gpu])")
 def test_vllm_evaluation_on_the_exported_model(tmp_path):
-    from core import verl_tiny
+    from core.verl import tiny as verl_tiny
     from core.embedded.model import ModelSpec
 
     spec = ModelSpec(hidden_size=64, num_layers=2, intermediate_size=128, num_heads=4, num_kv_heads=2,
                      sft_steps=40, sft_batch=32)
     model = verl_tiny.export_hf(spec, tmp_path / "hf")
     out = tmp_path / "eval"
-    res = subprocess.run([sys.executable, "-m", "core.evaluate", "--model", str(model), "--backend", "vllm",
+    res = subprocess.run([sys.executable, "-m", "core.eval", "--model", str(model), "--backend", "vllm",
                           "--benchmarks", "synth_1", "--n", "2", "--k", "1", "--max-new-tokens", "48", "--limit", "8",
                           "--out", str(out), "--no-progress", "--gen-arg", "gpu_memory_utilization=0.3"],
                          cwd=REPO, capture_output=True, text=True, timeout=480,

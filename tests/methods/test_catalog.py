@@ -1,5 +1,6 @@
 """methods/catalog.py (torch-free, from the source) agrees with the imported registry."""
 
+import dataclasses
 import importlib.util
 import sys
 import textwrap
@@ -28,6 +29,9 @@ def test_catalog_equals_the_registry():
         assert info.label == (cls.label or f"w/ {name}"), name
         assert (info.paper, info.default_curriculum, info.needs_ref, info.needs_entropy, info.version) == \
             (cls.paper, cls.default_curriculum, cls.needs_ref, cls.needs_entropy, cls.version), name
+        assert (info.uses_covariance, info.selection_metrics, info.paper_order, info.color, info.baseline) == \
+            (cls.uses_covariance, cls.selection_metrics, cls.paper_order, cls.color, cls.baseline), name
+        assert info.defaults == {f.name: f.default for f in dataclasses.fields(cls.params_cls)}, name
 
 
 def test_labels_of_the_paper_methods():

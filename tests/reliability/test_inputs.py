@@ -73,7 +73,7 @@ def test_trainer_validation_before_the_run_directory(tmp_path, overrides, messag
 
 
 def test_verl_without_vllm_names_the_fix(tmp_path):  # case 16
-    vb = pytest.importorskip("core.verl_backend")
+    vb = pytest.importorskip("core.verl.backend")
     import importlib.util
 
     if importlib.util.find_spec("vllm") is not None:
@@ -212,7 +212,7 @@ def test_checkpoint_dir_claim(tmp_path):
 
 
 def test_verl_run_refuses_a_checkpoint_folder_it_did_not_create(tmp_path, monkeypatch):
-    vb = pytest.importorskip("core.verl_backend")
+    vb = pytest.importorskip("core.verl.backend")
     from tests.cluster.conftest import make_cfg
 
     cfg = make_cfg(runs_root=str(tmp_path))
@@ -241,7 +241,7 @@ GOOD = '{"id": "1", "problem": "1+1?", "answer": "2"}\n'
     (b'{"id": "1", "problem": "1+1?"}\n', r":1: missing field 'answer'"),              # case 33
 ])
 def test_benchmark_file_errors_name_the_file_and_line(tmp_path, content, message):
-    from core.benchmarks import load_jsonl_problems
+    from core.eval.benchmarks import load_jsonl_problems
 
     path = tmp_path / "test.normalized.jsonl"
     path.write_bytes(content)
@@ -260,7 +260,7 @@ def test_benchmark_file_errors_name_the_file_and_line(tmp_path, content, message
     (["--n", "0"], "--n must be >= 1"),                                            # case 44
 ])
 def test_evaluate_refuses_bad_settings(tmp_path, capsys, args, message):
-    from core.evaluate import main
+    from core.eval.cli import main
 
     with pytest.raises(SystemExit) as e:
         main(["--model", "/no/such", "--out", str(tmp_path / "o"), "--dry-run", *args])
@@ -268,7 +268,7 @@ def test_evaluate_refuses_bad_settings(tmp_path, capsys, args, message):
 
 
 def test_evaluate_dry_run_warns_about_a_missing_model_path(tmp_path, capsys):  # case 41
-    from core.evaluate import main
+    from core.eval.cli import main
 
     assert main(["--model", str(tmp_path / "no_such"), "--out", str(tmp_path / "o"), "--dry-run",
                  "--benchmarks", "synth_1", "--n", "1", "--k", "1"]) == 0
@@ -276,7 +276,7 @@ def test_evaluate_dry_run_warns_about_a_missing_model_path(tmp_path, capsys):  #
 
 
 def test_evaluate_out_must_not_be_a_file(tmp_path, capsys):
-    from core.evaluate import main
+    from core.eval.cli import main
 
     f = tmp_path / "file"
     f.write_text("x")
@@ -302,7 +302,7 @@ def test_analysis_out_must_not_be_a_file(tmp_path, capsys):
                                        (99.0, 8, False), (2.1, 8, False), ("NaN-ish", 8, False),
                                        (float("nan"), 8, False), (3.0, -1, True), (True, 8, False)])
 def test_se_range(se, m, ok):
-    from core.curriculum import _se_problem
+    from core.curriculum.entropy import _se_problem
 
     assert (_se_problem(se, m) is None) == ok
 
@@ -324,7 +324,8 @@ def test_scores_file_out_of_range_names_file_and_line(tmp_path, row, message):
 
 
 def test_cache_row_out_of_range_is_treated_as_corrupt(tmp_path):
-    from core.curriculum import CacheMissingError, _read_cache
+    from core.curriculum import CacheMissingError
+    from core.curriculum.scoring import _read_cache
 
     head = {"kind": "k"}
     path = tmp_path / "scores.jsonl"
@@ -374,7 +375,7 @@ def test_math_verify_latex_parser_works_with_hydras_antlr():
 
 def test_evaluate_unloadable_model_is_one_line(tmp_path, capsys):
     """Case 47: the embedded backend with a model path that does not exist."""
-    from core.evaluate import main
+    from core.eval.cli import main
 
     rc = main(["--backend", "embedded", "--model", str(tmp_path / "no_such"), "--benchmarks", "synth_1",
                "--out", str(tmp_path / "o"), "--n", "1", "--k", "1"])

@@ -7,7 +7,7 @@
 #   5. preemption: one job requeued by `scontrol requeue`, one by SIGUSR2 (submitit checkpoints and
 #      requeues it); both resume from their checkpoints and end with exactly the lines and final
 #      metrics of an uninterrupted run (run without SLURM)
-#   6. backend.nnodes: a real job's node list parsed into the Ray start commands (python -m core.ray_cluster);
+#   6. backend.nnodes: a real job's node list parsed into the Ray start commands (python -m core.verl.ray_cluster);
 #      a run over more nodes than the partition has refused before submission (one node here: no multi-node job)
 # Needs root or sudo (a throwaway CI machine: it installs packages and starts daemons). Budget: ~2-3 min.
 set -euo pipefail
@@ -143,7 +143,7 @@ log "ok: both interrupted runs were requeued, resumed from their step-2 checkpoi
 # ---- 6. several nodes per run (backend.nnodes): what a one-node SLURM can show ---------------------
 # a real job that asks for its nodes; its SLURM_JOB_NODELIST parsed into the Ray start commands
 jid=$(timeout 120 sbatch --parsable --wait -p debug -N 1 --ntasks-per-node=1 -c 1 --mem=512M -o "$WORK/nodes.out" \
-    --wrap "$(command -v python) -m core.ray_cluster --num-gpus 0") || { cat "$WORK/nodes.out"; fail "node-list job failed"; }
+    --wrap "$(command -v python) -m core.verl.ray_cluster --num-gpus 0") || { cat "$WORK/nodes.out"; fail "node-list job failed"; }
 grep -q "^node 0 $(hostname -s)\|^node 0 localhost" "$WORK/nodes.out" && grep -q -- "ray start --head --block" "$WORK/nodes.out" \
     || { cat "$WORK/nodes.out"; fail "the job's node list did not become a ray start command"; }
 # a run over more nodes than the partition has is refused before submission, with the real sinfo

@@ -15,7 +15,7 @@ import pytest
 
 from methods import ConfigError
 
-vb = pytest.importorskip("core.verl_backend")
+vs = pytest.importorskip("core.verl.stages")
 
 
 class StubWorkerGroup:
@@ -45,11 +45,11 @@ def _planned(method: str):
     from tests.cluster.conftest import make_cfg
 
     with tempfile.TemporaryDirectory() as d:
-        return vb.plan(make_cfg("r1_distill_qwen_1p5b", method, runs_root=d), Path(d) / "run", dry_run=True)[0].config
+        return vs.plan(make_cfg("r1_distill_qwen_1p5b", method, runs_root=d), Path(d) / "run", dry_run=True)[0].config
 
 
 def _trainer(tmp_path, method: str, global_steps: int, increments=()):
-    from core.verl_plugin import HarnessTrainer
+    from core.verl.plugin import HarnessTrainer
 
     config = copy.deepcopy(_planned(method))
     config.trainer.default_local_dir = str(tmp_path / "ckpt")

@@ -21,7 +21,7 @@ import torch
 from methods import ConfigError, build_method, method_names
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(),
-                                reason="CPU route (core/verl_cpu.py); with a GPU verl runs unpatched")
+                                reason="CPU route (core/verl/cpu.py); with a GPU verl runs unpatched")
 
 VOCAB, PAD, EOS = 64, 0, 1
 B, P, R, MICRO = 8, 5, 7, 4                     # responses, prompt/response widths, micro-batch size
@@ -80,7 +80,7 @@ def worker(model_dir):
         pytest.fail(problem)
     from transformers.integrations import flash_attention
 
-    from core.verl_cpu import CPU_ENGINE, CPU_MODEL_OVERRIDES, disable_cpu_training, enable_cpu_training
+    from core.verl.cpu import CPU_ENGINE, CPU_MODEL_OVERRIDES, disable_cpu_training, enable_cpu_training
 
     flash_forward = flash_attention._flash_attention_forward  # verl's packed layout replaces it globally
     threads = torch.get_num_threads()
@@ -159,7 +159,7 @@ def _verl_batch(tensors):
 def _actor_config(name: str, params: dict | None = None):
     from verl.workers.config import FSDPActorConfig
 
-    from core.verl_plugin import HarnessPolicyLossConfig
+    from core.verl.plugin import HarnessPolicyLossConfig
 
     method = build_method(name, params or {})
     kw = dict(strategy="fsdp2", rollout_n=1, ppo_mini_batch_size=B, ppo_micro_batch_size_per_gpu=MICRO,
@@ -221,7 +221,7 @@ def test_one_update_per_method(worker, batch, name, params):
     finite, equal to the entry point's on verl's micro-batches (those that do not depend on the random
     generator: all of them for deterministic methods), gradients are non-zero and parameters move."""
     from core.loss import harness_loss
-    from core.verl_plugin import install_loss
+    from core.verl.plugin import install_loss
 
     worker.reset()                                   # saved weights, fresh optimizer
     install_loss(worker, _actor_config(name, params))
@@ -258,7 +258,7 @@ def test_worker_loss_equals_direct_harness_loss_for_grpo(worker, batch, remove_p
     mini-batch (independent forward pass). verl splits it into two micro-batches, each normalised by
     the mini-batch's token count, so their sum matches only if the global normalisation is right.
     Both of verl's forward layouts: sequences packed into one row (its default) and padded rows."""
-    from core.verl_plugin import install_loss
+    from core.verl.plugin import install_loss
 
     worker.reset()
     install_loss(worker, _actor_config("grpo"))
@@ -277,7 +277,7 @@ def test_rollout_tensors_in_the_batch_reach_the_loss(worker, batch, name, params
     ``old_entropy``, batch-scope selections ``sel_*``) survive verl's conversion and micro-batching
     and arrive row-aligned: the update matches direct calls on the same rows (a missing key raises)."""
     from core.loss import precompute_selection
-    from core.verl_plugin import install_loss
+    from core.verl.plugin import install_loss
 
     t = dict(batch["tensors"])
     mask = t["response_mask"]
@@ -303,7 +303,7 @@ def test_default_ppo_loss_with_harness_loss_mode_raises(worker, batch):
     it must stop the run (never a silent fallback), and no parameter may change."""
     from verl.workers.utils.losses import ppo_loss
 
-    import core.verl_plugin  # noqa: F401  (registers the 'harness' sentinel)
+    import core.verl.plugin  # noqa: F401  (registers the 'harness' sentinel)
 
     worker.reset()
     worker.set_loss_fn(functools.partial(ppo_loss, config=_actor_config("grpo")))
@@ -320,7 +320,7 @@ def test_stateful_method_state_tracks_and_resumes_through_verl_updates(worker, b
     saves them next to a checkpoint and restores them. Two updates with a save/load in between equal two
     uninterrupted updates (the weights stay in memory here: verl checkpoints those itself)."""
     from core.loss import STATE_DELTA_PREFIX
-    from core.verl_plugin import MethodStateSync
+    from core.verl.plugin import MethodStateSync
 
     params = {"target_entropy": 4.0}  # near the random tiny model's entropy (~ln 64), so alpha is not clipped
     cfg = _actor_config("entropic", params)

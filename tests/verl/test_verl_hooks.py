@@ -1,4 +1,4 @@
-"""core/verl_hooks.py (the harness trainer's token stats and batch-scope selection) and the backend's
+"""core/verl/hooks.py (the harness trainer's token stats and batch-scope selection) and the backend's
 merge of token_stats attempts; VLLMGenerator's engine-argument pass-through. No Ray, no vLLM."""
 
 from __future__ import annotations
@@ -7,11 +7,10 @@ import json
 import sys
 import types
 
-import pytest
 import torch
 
-from core import verl_hooks
-from core.embedded.trainer import COV_EDGES, ENTROPY_EDGES
+from core.verl import hooks as verl_hooks
+from core.token_stats import COV_EDGES, ENTROPY_EDGES
 
 
 def _batch():
@@ -55,7 +54,7 @@ def test_batch_selection_is_one_selection_over_the_rollout_batch():
 
 
 def test_backend_merges_token_stats_attempts_and_stages(tmp_path):
-    from core.verl_backend import _token_stats_rows
+    from core.verl.backend import _token_stats_rows
 
     run = tmp_path / "run"
     for stage, offset, attempts in ((1, 0, [[1, 2], [2, 3]]), (2, 3, [[1]])):
@@ -71,7 +70,7 @@ def test_backend_merges_token_stats_attempts_and_stages(tmp_path):
 
 
 def test_vllm_generator_passes_engine_arguments_and_guards_cpu_seeds(monkeypatch):
-    from core.generation import CPU_MAX_NUM_BATCHED_TOKENS, VLLMGenerator
+    from core.eval.generation import CPU_MAX_NUM_BATCHED_TOKENS, VLLMGenerator
 
     made = []
 

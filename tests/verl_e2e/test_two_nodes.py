@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import ray_cluster
+from core.verl import ray_nodes
 from tests.verl_e2e.procs import Launch, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,16 +72,16 @@ def two_nodes(tmp_path_factory):
         head_file = run / "verl" / "ray_head.json"
 
         def running() -> bool:
-            data = ray_cluster._read_json(head_file) or {}
+            data = ray_nodes._read_json(head_file) or {}
             return data.get("state") == "running" and data.get("job_id") == job_id
 
         assert wait_for(lambda: running() or driver.proc.poll() is not None, TIMEOUT), "no Ray head"
         head = json.loads(head_file.read_text())
-        address, auth = head["address"], ray_cluster.auth_env(head["auth_token_path"])
+        address, auth = head["address"], ray_nodes.auth_env(head["auth_token_path"])
 
         def snapshot() -> None:  # where verl's placement groups and actors are now (Ray's GCS)
             try:
-                p = ray_cluster.placement(address, env=auth)
+                p = ray_nodes.placement(address, env=auth)
             except Exception:  # noqa: BLE001 - the cluster may be busy or already stopping; polled again
                 return
             if len({n for g in p["placement_groups"] for n in g["bundles_to_node_id"].values()}) >= 2:

