@@ -13,6 +13,8 @@ forward layout (``use_remove_padding``: sequences packed into one row); one test
 from __future__ import annotations
 
 import functools
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -351,3 +353,65 @@ def test_stateful_method_state_tracks_and_resumes_through_verl_updates(worker, b
     assert second_resumed["train/loss"] == pytest.approx(second["train/loss"], rel=1e-6)
     with pytest.raises(ConfigError, match="no harness_method_state.json"):
         MethodStateSync(build_method("entropic")).load(str(tmp_path / "elsewhere"))
+
+
+@pytest.mark.parametrize("name, params", [("cov", {"cov_frac": 0.1}), ("sent", {})], ids=["cov", "sent"])
+def test_batch_scope_update_does_not_depend_on_the_micro_batch_size(worker, batch, tmp_path, monkeypatch, name, params):
+    """verl issue 7829: with ``scope=micro`` a token selection is made inside each loss call, so it
+    changes with the actor's micro-batch size. With ``scope=batch`` the driver computes it once over the
+    mini-batch (``core.verl.hooks.batch_selection``, what the harness trainer calls before each update)
+    and the worker's loss calls read it: the same update for micro-batches of 2 and of 8 sequences.
+
+    Checked on verl's real FSDP update from the same saved weights: the loss calls read exactly the
+    batch's selection (dumped per call), verl's loss and the updated parameters agree for both sizes;
+    with ``scope=micro`` they do not (the selection, and so the update, follows the partition)."""
+    from core.verl import hooks
+    from core.verl.plugin import install_loss
+
+    t = dict(batch["tensors"])
+    mask = t["response_mask"].to(bool)
+    t["old_entropy"] = batch["entropy"] * t["response_mask"]
+
+    def update(scope: str, micro: int):
+        p = {**params, "scope": scope}
+        t_run = dict(t)
+        if scope == "batch":
+            sel = hooks.batch_selection(build_method(name, p), old_log_prob=t["old_log_probs"],
+                                        advantages=t["advantages"], mask=mask, entropy=t["old_entropy"])
+            assert sel and all(int((v & mask).sum()) >= 1 for v in sel.values()), sel
+            t_run.update(sel)
+        dump = tmp_path / f"{name}_{scope}_{micro}"
+        monkeypatch.setenv(hooks.SELECTION_DUMP_ENV, str(dump))
+        worker.reset()
+        install_loss(worker, _actor_config(name, p))
+        grads, opt = {}, worker.engine.optimizer
+        step = opt.step
+
+        def capture_then_step(*a, **kw):  # the accumulated gradient, before the optimizer consumes it
+            for n, q in worker.engine.module.named_parameters():
+                if q.grad is not None:
+                    g = q.grad.full_tensor() if hasattr(q.grad, "full_tensor") else q.grad
+                    grads[f"grad:{n}"] = g.detach().clone()
+            return step(*a, **kw)
+
+        monkeypatch.setattr(opt, "step", capture_then_step)
+        metrics = _train(worker, t_run, micro_batch_size_per_gpu=micro)
+        monkeypatch.setattr(opt, "step", step)
+        calls = [json.loads(line) for line in Path(f"{dump}.loss.jsonl").read_text().splitlines()]
+        assert [c["rows"] for c in calls] == [micro] * (B // micro), calls
+        return metrics, grads, calls, {k: v for k, v in t_run.items() if k.startswith("sel_")}
+
+    (m2, p2, calls2, sel), (m8, p8, calls8, _) = update("batch", 2), update("batch", 8)
+    for calls in (calls2, calls8):  # every call read its rows of the one batch selection, nothing else
+        assert {k: sum(c["selected"][k] for c in calls) for k in sel} == {k: int((v & mask).sum()) for k, v in sel.items()}
+    assert m2["train/loss"] == pytest.approx(m8["train/loss"], rel=1e-5, abs=1e-7)
+    assert m2["grad_norm"] == pytest.approx(m8["grad_norm"], rel=1e-5)
+    grads2 = {n: g for n, g in p2.items() if n.startswith("grad:")}
+    assert grads2, "no gradients recorded"
+    for n in grads2:  # summed over 4 micro-batches or computed in 1: the same gradient up to float rounding
+        torch.testing.assert_close(p2[n], p8[n], rtol=1e-4, atol=1e-7, msg=lambda m: f"{n}: {m}")
+
+    (u2, q2, _, _), (u8, q8, _, _) = update("micro", 2), update("micro", 8)
+    differs = abs(u2["train/loss"] - u8["train/loss"]) > 1e-5 * abs(u8["train/loss"]) + 1e-7 or any(
+        not torch.allclose(q2[n], q8[n], rtol=1e-4, atol=1e-7) for n in q2 if n.startswith("grad:"))
+    assert differs, "scope=micro gave the same update for both micro-batch sizes: this batch cannot show the issue"
