@@ -43,7 +43,8 @@ def _after(cls, name: str, record) -> None:
 def _generated(gen: VLLMGenerator, args, result) -> None:
     prompts = args[0]
     _log("generate", prompts=prompts, token_ids=[gen._token_ids(p) for p in prompts],
-         texts=[[g.text for g in gens] for gens in result], num_tokens=[[g.num_tokens for g in gens] for gens in result])
+         texts=[[g.text for g in gens] for gens in result],
+         num_tokens=[[g.num_tokens for g in gens] for gens in result])
 
 
 def _graded(grader: CodeGrader, args, result) -> None:

@@ -54,9 +54,9 @@ def _corpus() -> list[str]:
     with gzip.open(HUMANEVAL_FILE, "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     lcb = [json.loads(line) for line in LCB_SAMPLE.read_text().splitlines() if line.strip()]
-    return ([SYSTEM_MESSAGE, FORMAT_WITH_STARTER, FORMAT_WITHOUT_STARTER] + [r["prompt"] + r["canonical_solution"]
-                                                                             for r in rows]
-            + [r["question_content"] + "\n" + r["starter_code"] for r in lcb])
+    return [SYSTEM_MESSAGE, FORMAT_WITH_STARTER, FORMAT_WITHOUT_STARTER,
+            *(r["prompt"] + r["canonical_solution"] for r in rows),
+            *(r["question_content"] + "\n" + r["starter_code"] for r in lcb)]
 
 
 def build_tiny_code_model(out: Path) -> Path:
@@ -140,7 +140,8 @@ def test_prompts_went_through_the_chat_template(run):
     for call in gens:
         assert len(call["prompts"]) == LIMIT
         for prompt, ids in zip(call["prompts"], call["token_ids"]):
-            assert prompt.startswith(f"<|im_start|>system\n{SYSTEM_MESSAGE}<|im_end|>\n<|im_start|>user\n### Question:\n")
+            head = f"<|im_start|>system\n{SYSTEM_MESSAGE}<|im_end|>\n<|im_start|>user\n### Question:\n"
+            assert prompt.startswith(head)
             assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
             # the chat markers are single special tokens, and the byte-level BPE encodes the code losslessly
             assert ids.count(start) == 3 and ids.count(end) == 2
