@@ -8,17 +8,22 @@ becomes a run folder of the run-log contract (``meta.json`` with ``method`` = th
 these models is outside the paper's scope; ``sweep.py`` does not know them.
 
 OpenPangu-Embedded-1B-v1.1 (SENT Table XII, [48])
-    Hub id ``FreedomIntelligence/openPangu-Embedded-1B-V1.1``: the GPU (PyTorch/transformers) copy
-    of Huawei's ``ascend-tribe/openPangu-Embedded-1B-V1.1`` (GitCode). Verify the id and the chat
-    template against the model card before a run: this project could not download the card or the
-    tokenizer (no hub access here), so the id follows the naming of the FreedomIntelligence copies of
-    the other openPangu-Embedded models. What the card family says and this config does:
+    Hub id ``openpangu/openPangu-Embedded-1B-V1.1``: the openPangu organisation's own copy of Huawei's
+    ``ascend-tribe/openPangu-Embedded-1B-V1.1`` (GitCode). Its hub page lists Safetensors weights, the
+    ``PanguEmbedded`` architecture and custom code. FreedomIntelligence hosts GPU copies of other
+    openPangu-Embedded models (``openPangu-Embedded-1B``, i.e. v1.0, and ``openPangu-Embedded-7B-V1.1``)
+    but, as far as a search of public pages finds, none of 1B-V1.1. This project cannot download from
+    the hub, so nothing here ran the model: check before a run that the custom code loads on your
+    accelerator (a discussion on the hub page asks for CUDA support; the openPangu code targets Ascend
+    NPUs first) and point ``--model`` at a local copy if you need another build. What the card family
+    says and this config does:
 
     - custom model code (``PanguEmbedded`` architecture): ``trust_remote_code=True``;
     - the chat template is the tokenizer's own (``tokenizer_config.json``), applied by
       ``core.eval.prompts.build_prompt`` like every model's; we add no system prompt (the openPangu
       cards report their scores "with an empty system prompt and no extra chain-of-thought
-      prompt");
+      prompt"). The openPangu dense family's template (``[unused9]<role>:...[unused10]`` turns) itself
+      opens with an empty system turn when the conversation has none, which is that setting;
     - the paper's evaluation settings (Table XI: temperature 1.0, top-p 1.0, 8000 new tokens), so
       its Avg@16 is comparable with SENT's column: the card's own sampling settings are not used;
     - context: 32k tokens natively (the card), so ``max_model_len=32768``.
@@ -56,7 +61,7 @@ class EvalModel:
 EVAL_MODELS: dict[str, EvalModel] = {m.key: m for m in (
     EvalModel(
         key="openpangu_embedded_1b_v1p1",
-        hf_id="FreedomIntelligence/openPangu-Embedded-1B-V1.1",
+        hf_id="openpangu/openPangu-Embedded-1B-V1.1",
         contestant="openpangu",
         label="OpenPangu-embedded-1B-v1.1",
         gen_args={"trust_remote_code": True, "max_model_len": 32768},

@@ -178,7 +178,7 @@ def test_table_xii_from_a_folder_written_by_core_evaluate(tmp_path):
         pass
     _xii_root(tmp_path, pangu_seeds=())
     out = tmp_path / "eval" / "openpangu,seed=0"
-    rc = cli.main(["--model", "FreedomIntelligence/openPangu-Embedded-1B-V1.1", "--backend", "scripted_xii",
+    rc = cli.main(["--model", "openpangu/openPangu-Embedded-1B-V1.1", "--backend", "scripted_xii",
                    "--n", str(N), "--k", "1,8,16", "--limit", "1", "--out", str(out), "--no-progress"])
     assert rc == 0
     assert (out / "DONE").exists() and (out / "meta.json").exists() and (out / "config.yaml").exists()

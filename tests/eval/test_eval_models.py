@@ -14,7 +14,7 @@ PANGU = "openpangu_embedded_1b_v1p1"
 
 def test_openpangu_config():
     m = get_eval_model(PANGU)
-    assert m.hf_id == "FreedomIntelligence/openPangu-Embedded-1B-V1.1" and m.contestant == "openpangu"
+    assert m.hf_id == "openpangu/openPangu-Embedded-1B-V1.1" and m.contestant == "openpangu"
     assert m.gen_args["trust_remote_code"] is True and m.gen_args["max_model_len"] == 32768
     assert eval_model_for_id("freedomintelligence/openpangu-embedded-1b-v1.1/") is m
     assert eval_model_for_id("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") is None
@@ -46,7 +46,7 @@ def test_dry_run_plans_the_table_xii_run_and_writes_nothing(tmp_path, capsys):
 
 
 def test_gen_arg_overrides_the_config(tmp_path, capsys):
-    rc = cli.main(["--model", "FreedomIntelligence/openPangu-Embedded-1B-V1.1", "--gen-arg", "max_model_len=16384",
+    rc = cli.main(["--model", "openpangu/openPangu-Embedded-1B-V1.1", "--gen-arg", "max_model_len=16384",
                    "--out", str(tmp_path / "o"), "--dry-run", "--benchmarks", "amc23"])
     assert rc == 0
     text = capsys.readouterr().out
