@@ -16,7 +16,7 @@ def test_openpangu_config():
     m = get_eval_model(PANGU)
     assert m.hf_id == "openpangu/openPangu-Embedded-1B-V1.1" and m.contestant == "openpangu"
     assert m.gen_args["trust_remote_code"] is True and m.gen_args["max_model_len"] == 32768
-    assert eval_model_for_id("freedomintelligence/openpangu-embedded-1b-v1.1/") is m
+    assert eval_model_for_id("OpenPangu/openpangu-embedded-1b-v1.1/") is m  # case, trailing slash
     assert eval_model_for_id("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") is None
     from analysis.paper import METHOD_LABEL, MODEL_LABEL, TABLES
 
