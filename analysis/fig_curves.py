@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from analysis.figures import (M7B, M14B, ROLE_1P5B, STAGE_COLORS, FigureResult, _arms, _caption, _entropy_panel,
-                              _eval_panel, _finish, _missing_note, _model_tag, _models_with, _note, _require, _style)
+from analysis.figures import (M7B, M14B, ROLE_1P5B, STAGE_COLORS, FigureResult, _arms, _caption, _empty_panel,
+                              _entropy_panel, _eval_panel, _finish, _missing_note, _model_tag, _models_with, _require,
+                              _style)
 from analysis.load import Runs
 from analysis.paper import STAGES_LABEL, method_label, model_label
 from analysis.registry import register
@@ -137,10 +138,8 @@ def fig11(runs: Runs) -> FigureResult:
             ax.text(0.02, 0.02, f"no runs: {', '.join(miss)}", transform=ax.transAxes, fontsize=7,
                     color="#555555", va="bottom")
     else:
-        ax.set_title("(a) curriculum stages (1.5B role)", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        _note(ax, "no SENT runs on the 1.5B role\n(tiny or r1_distill_qwen_1p5b)")
+        _empty_panel(ax, "(a) curriculum stages (1.5B role)",
+                     "no SENT runs on the 1.5B role\n(tiny or r1_distill_qwen_1p5b)")
         reasons.append("panel (a): no SENT runs on the 1.5B role")
     ax = axes[0, 1]
     if seven:
@@ -150,10 +149,8 @@ def fig11(runs: Runs) -> FigureResult:
         if miss:
             reasons.append(f"panel (b), {M7B}: no runs for {', '.join(miss)}")
     else:
-        ax.set_title(f"(b) {model_label(M7B)}", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        _note(ax, f"no GRPO / w/ Mask / SENT runs on {M7B}:\nthis panel cannot be built")
+        _empty_panel(ax, f"(b) {model_label(M7B)}",
+                     f"no GRPO / w/ Mask / SENT runs on {M7B}:\nthis panel cannot be built")
         reasons.append(f"panel (b): no runs on {M7B}")
     return _finish("fig11_entropy_curriculum_7b", fig, {}, {},
                    _caption("Token entropy during training: (a) SENT with 1, 2 and 3 curriculum stages, (b) "

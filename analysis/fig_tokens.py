@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis import curves
-from analysis.figures import (HIGH_COLOR, LOW_COLOR, NEUTRAL_COLOR, FigureResult, _model_tag, _note, _require,
+from analysis.figures import (HIGH_COLOR, LOW_COLOR, NEUTRAL_COLOR, FigureResult, _empty_panel, _model_tag, _require,
                               _runs_by_model, _style)
 from analysis.load import Runs
 from analysis.registry import register
@@ -42,10 +42,8 @@ def fig7(runs: Runs) -> FigureResult:
             n_runs = runs.semantic_entropy.loc[runs.semantic_entropy["run_id"].isin(ids), "run_id"].nunique()
             ax.set_title(f"(a) semantic entropy: {se.size} prompts, {n_runs} run(s) — {model}", fontsize=8)
         else:
-            ax.set_title(f"(a) semantic entropy — {model}", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            _note(ax, "no semantic_entropy.jsonl in these runs\n(only curriculum runs write it)")
+            _empty_panel(ax, f"(a) semantic entropy — {model}",
+                         "no semantic_entropy.jsonl in these runs\n(only curriculum runs write it)")
             reasons.append(f"{model}: no semantic_entropy.jsonl (no curriculum runs)")
         ax = axes[i, 1]
         if not th.empty:
@@ -59,10 +57,7 @@ def fig7(runs: Runs) -> FigureResult:
             ax.set_ylabel("share of response tokens (%)")
             ax.set_title(f"(b) token entropy, first logged step per run — {model}", fontsize=8)
         else:
-            ax.set_title(f"(b) token entropy — {model}", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            _note(ax, "no token_stats.jsonl entropy histograms in these runs")
+            _empty_panel(ax, f"(b) token entropy — {model}", "no token_stats.jsonl entropy histograms in these runs")
             reasons.append(f"{model}: no token-entropy histograms")
     fig.tight_layout()
     return FigureResult("fig7_entropy_distributions", fig, "partial" if reasons else "built", reasons,
@@ -99,10 +94,7 @@ def fig8(runs: Runs) -> FigureResult:
                                                 (hi, "high-entropy tokens", HIGH_COLOR))):
             ax = axes[i, j]
             if df.empty:
-                ax.set_title(f"{title} — {model}", fontsize=8)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                _note(ax, f"no {title} logged")
+                _empty_panel(ax, f"{title} — {model}", f"no {title} logged")
                 reasons.append(f"{model}: no {title} logged")
                 continue
             y = np.arange(len(df))[::-1]

@@ -154,6 +154,14 @@ def _note(ax, text: str):
             color="#555555")
 
 
+def _empty_panel(ax, title: str, text: str):
+    """A panel with nothing to draw: its title, no ticks, and ``text`` saying why."""
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _note(ax, text)
+
+
 def _seeds_label(label: str, arm: Arm) -> str:
     return f"{label} (n={len(arm.seeds)})"
 
