@@ -209,18 +209,21 @@ def test_analysis_builds_from_these_runs(grpo, sent, root, tmp_path):
 
 
 def test_batch_scope_selection_reaches_the_workers(sent, root):
-    """The harness trainer saved the selection it computed over step 1's whole rollout batch; the actor's
-    loss calls of that step (one per micro-batch, in the worker) cover the batch and read exactly that
-    selection. With scope=micro each call would pick its own top tokens instead."""
+    """The harness trainer saves the selection it computed over each update's whole rollout batch
+    (``sent_sel.step<N>.pt``); the last update's loss calls (one per micro-batch, in the worker; the last
+    ones appended to the log) cover that batch and read exactly its selection. With scope=micro each
+    call would pick its own top tokens. The highest step's file is the last update's, whether stage 2
+    counts its steps from 1 (rewriting stage 1's files) or on from stage 1's."""
     import torch
 
-    batch = torch.load(root / "sent_sel.step1.pt")
+    last = max(root.glob("sent_sel.step*.pt"), key=lambda f: int(f.name[len("sent_sel.step"):-len(".pt")]))
+    batch = torch.load(last)
     keys = sorted(k for k in batch if k.startswith("sel_"))
     assert keys and batch["responses"].shape[0] == ROWS, keys
     want = {k: int((batch[k] & batch["mask"]).sum()) for k in keys}
     assert any(v >= 1 for v in want.values()), want
     calls, rows = [], 0
-    for line in (root / "sent_sel.loss.jsonl").read_text().splitlines():  # step 1's calls come first
+    for line in reversed((root / "sent_sel.loss.jsonl").read_text().splitlines()):  # the last update's calls
         if rows >= ROWS:
             break
         calls.append(json.loads(line))
