@@ -2,7 +2,8 @@
 RL trainer that calls the same loss entry point as verl's workers (``core.loss.harness_loss``).
 
 Importing this package registers, without importing torch, the ``synth`` grader, the benchmarks
-``synth_1`` .. ``synth_6`` and (when ``core.eval.generation`` exists) the ``"embedded"`` generator.
+``synth_1`` .. ``synth_8`` (7 and 8: preset=discriminating's harder ones) and (when
+``core.eval.generation`` exists) the ``"embedded"`` generator.
 """
 
 from core.embedded import task

@@ -12,7 +12,8 @@ high-entropy "fork" tokens and a majority of low-entropy tokens. Difficulty grow
 of terms (3 to 8: more steps, more carries, more ways to slip).
 
 Everything here is plain Python (no torch): the tokenizer, problem generators, the SFT targets with
-injected mistakes, the grader (``synth``) and the six benchmarks ``synth_1`` .. ``synth_6``.
+injected mistakes, the grader (``synth``), the six benchmarks ``synth_1`` .. ``synth_6`` and the two
+harder ones of ``preset=discriminating``, ``synth_7`` and ``synth_8`` (:data:`HARD_LEVELS`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from core.eval.grading import Grade, extract_answer
 
 __all__ = [
-    "TASK_VERSION", "LEVELS", "BENCHMARK_SIZE", "Tokenizer", "TOKENIZER", "SynthGrader", "Problem",
+    "TASK_VERSION", "LEVELS", "HARD_LEVELS", "BENCHMARK_SIZE", "Tokenizer", "TOKENIZER", "SynthGrader", "Problem",
     "make_problem", "benchmark_problems", "train_problem", "solution", "sft_target", "prompt_text", "register",
 ]
 
@@ -33,6 +34,11 @@ TASK_VERSION = 3
 
 #: difficulty level -> (number of terms, largest term). synth_1 is the easiest.
 LEVELS: dict[int, tuple[int, int]] = {1: (3, 9), 2: (4, 9), 3: (5, 9), 4: (6, 9), 5: (7, 9), 6: (8, 9)}
+#: held-out levels harder than any training or SFT problem (preset=discriminating, docs/discriminating.md):
+#: level -> (number of terms, smallest term, largest term). Nine terms is the most that fits the model's 128
+#: positions (prompt 19 + longest correct solution 103 tokens). Never drawn for training or SFT (those use
+#: LEVELS only) and not part of LEVELS, so nothing computed from LEVELS changes.
+HARD_LEVELS: dict[int, tuple[int, int, int]] = {7: (9, 1, 9), 8: (9, 5, 9)}
 BENCHMARK_SIZE = 64
 """Problems per held-out benchmark (each level)."""
 
@@ -219,13 +225,20 @@ def _stream_rng(*parts) -> random.Random:
 _BENCH_CACHE: dict[int, list[Problem]] = {}
 
 
+def _make_hard_problem(rng: random.Random, level: int) -> Problem:
+    k, lo, hi = HARD_LEVELS[level]
+    return Problem(tuple(rng.randint(lo, hi) for _ in range(k)), level)
+
+
 def benchmark_problems(level: int) -> list[Problem]:
-    """The fixed held-out problems of ``synth_<level>`` (distinct questions)."""
+    """The fixed held-out problems of ``synth_<level>`` (distinct questions), ``level`` in LEVELS or
+    HARD_LEVELS."""
     if level not in _BENCH_CACHE:
+        make = _make_hard_problem if level in HARD_LEVELS else make_problem
         rng = _stream_rng("synth-bench", TASK_VERSION, level, _BENCH_SEED)
         seen, out = set(), []
         while len(out) < BENCHMARK_SIZE:
-            p = make_problem(rng, level)
+            p = make(rng, level)
             if p.question not in seen:
                 seen.add(p.question)
                 out.append(p)
@@ -276,7 +289,7 @@ _REGISTERED = False
 
 
 def register() -> None:
-    """Register the ``synth`` grader and benchmarks ``synth_1`` .. ``synth_6`` (idempotent)."""
+    """Register the ``synth`` grader and benchmarks ``synth_1`` .. ``synth_8`` (idempotent)."""
     global _REGISTERED
     if _REGISTERED:
         return
@@ -285,7 +298,7 @@ def register() -> None:
 
     if "synth" not in grader_names():
         register_grader("synth", SynthGrader)
-    for level in LEVELS:
+    for level in (*LEVELS, *HARD_LEVELS):
         key = f"synth_{level}"
 
         def load(level=level, key=key):

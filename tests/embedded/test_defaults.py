@@ -34,7 +34,7 @@ def test_the_dataclasses_hold_the_defaults():
     assert ModelSpec.from_cfg(cfg.model) == ModelSpec()
 
 
-@pytest.mark.parametrize("preset", ["default", "smoke"])
+@pytest.mark.parametrize("preset", ["default", "smoke", "discriminating"])
 def test_a_preset_restates_no_default(preset):
     text = yaml.safe_load((SWEEPS_DIR / "preset" / f"{preset}.yaml").read_text())
     base = {"train": dataclasses.asdict(TrainSpec()), "model": dataclasses.asdict(ModelSpec()),

@@ -32,7 +32,7 @@ def test_the_smoke_config_passes():
     ("train.grad_clip=nan", r"train.grad_clip=nan must be a finite number > 0"),
     ("model=qwen3_14b", r"model=qwen3_14b \(Qwen/Qwen3-14B\) is trained only by backend=verl"),  # case 25
     ("data=dapo_math_17k", r"data=dapo_math_17k is trained only by backend=verl"),  # case 26
-    ("eval.benchmarks=[synth_9]", r"unknown benchmark 'synth_9' \(did you mean 'synth_6'\?\)"),  # case 10
+    ("eval.benchmarks=[synth_9]", r"unknown benchmark 'synth_9' \(did you mean 'synth_8'\?\)"),  # case 10
     ("eval.benchmarks=[]", r"eval.benchmarks=\[\] must be a non-empty list"),
     ("eval.limit=0", r"eval.limit=0 must be an integer >= 1"),                     # case 21
     ("train.weight_decay=-5", r"train.weight_decay=-5 must be a finite number >= 0"),  # case 23
