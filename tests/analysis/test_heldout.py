@@ -9,7 +9,7 @@ import pytest
 from analysis import heldout
 from analysis.cli import _build_one
 from analysis.load import load_runs
-from analysis.registry import NotApplicable, get
+from analysis.registry import MissingInputs, NotApplicable, get
 from analysis.report import index_md, summary_md
 
 from .conftest import train_lines
@@ -117,3 +117,11 @@ def test_synthetic_sweep_writes_heldout_benchmarks(tmp_path):
     res = heldout.make(load_runs(tmp_path))
     df = pd.read_csv(StringIO(res.files["embedded_heldout.csv"]), keep_default_na=False)
     assert set(df["method"]) == {"grpo", "sent"} and set(df.loc[df["metric"] == "pass", "k"]) == {"1", "32"}
+
+
+def test_missing_when_no_run_has_them_at_the_eval_step(tmp_path):
+    runs = load_runs(_crafted(tmp_path))
+    runs.options.eval_step = 3  # the runs evaluated at steps 0 and 5
+    with pytest.raises(MissingInputs) as e:
+        heldout.make(runs)
+    assert not isinstance(e.value, NotApplicable) and "synth_7, synth_8" in str(e.value)
