@@ -54,6 +54,7 @@ def _parse(argv):
 
 def _registry():
     from analysis import tables  # noqa: F401 - registers the builders (tables first: listing order)
+    from analysis import heldout  # noqa: F401 - the held-out benchmarks outside the paper, after its tables
     from analysis import fig_curves, fig_passk, fig_tokens  # noqa: F401 - the figures, by family
     from analysis import claims  # noqa: F401
     from analysis.registry import builders, get
@@ -153,7 +154,8 @@ def main(argv=None) -> int:
     try:
         if not args.only:
             _write_reference(stage)
-        outcomes = _build_all(selected, runs, stage, build_issues, jobs=args.jobs, quiet=args.quiet)
+        outcomes = [o for o in _build_all(selected, runs, stage, build_issues, jobs=args.jobs, quiet=args.quiet)
+                    if o.status != "absent"]  # NotApplicable: nothing of it in the outputs
         failed = any(o.status == "failed" for o in outcomes)
         if not args.only:
             generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -229,12 +231,15 @@ def _build_all(selected, runs, stage: Path, build_issues: list[Issue], *, jobs: 
 
 
 def _build_one(b, runs, stage: Path, build_issues: list[Issue]) -> Outcome:
-    from analysis.registry import MissingInputs
+    from analysis.registry import MissingInputs, NotApplicable
     from analysis.tables import write_table
 
     o = Outcome(b.name, b.kind, "built", b.how)
     try:
         res = b.make(runs)
+    except NotApplicable as e:
+        o.status, o.reasons = "absent", [str(e)]
+        return o
     except MissingInputs as e:
         o.status, o.reasons = "missing", [str(e)]
         return o

@@ -133,6 +133,13 @@ def bench_key(benchmark: str) -> str | None:
     return TWINS.get(benchmark)
 
 
+def has_twin(benchmark: str) -> bool:
+    """Whether a benchmark key of our runs is one of the paper's (``aime24``, ``livecodebench``, ...) or an
+    embedded twin of one (``synth_1`` .. ``synth_6``); the others (``synth_7``, ``synth_8``) are not in
+    the paper and go to the ``embedded_heldout`` table."""
+    return benchmark in BENCH_LABEL or benchmark in TWINS
+
+
 def bench_label(benchmark: str) -> str:
     """Printed label: the paper's for real benchmarks, the twin's own key for twins."""
     return BENCH_LABEL.get(benchmark, benchmark)

@@ -2,7 +2,9 @@
 
 A builder is ``make(runs: Runs) -> TableResult | FigureResult | ClaimsResult`` (kind ``table``,
 ``figure`` or ``report``: a report's files go to the top of the output folder). It raises ``MissingInputs`` with the
-reason when the runs it needs are not there; it never draws an empty figure or a faked table.
+reason when the runs it needs are not there; it never draws an empty figure or a faked table. A builder
+that only applies to some runs (``embedded_heldout``) raises ``NotApplicable`` when it does not apply:
+it is then left out of the outputs altogether.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from dataclasses import dataclass
 
 class MissingInputs(Exception):
     """The runs (or log files) a builder needs are not in the runs directory."""
+
+
+class NotApplicable(MissingInputs):
+    """The runs hold nothing the builder is about (e.g. no benchmark outside the paper's): unlike a
+    missing table, it gets no files and no entry in ``index.md`` / ``summary.md``."""
 
 
 @dataclass(frozen=True)

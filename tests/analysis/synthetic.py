@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 SYNTH_BENCHMARKS = tuple(f"synth_{i}" for i in range(1, 7))
+HELDOUT_BENCHMARKS = ("synth_7", "synth_8")  # preset=discriminating's, not in the paper (no twin)
+
 def default_hparams(method: str) -> dict:
     """A method's paper defaults, as a run's config.yaml records them (the torch-free method catalog)."""
     from analysis.paper import method_catalog
@@ -95,9 +97,11 @@ METHOD_SKILL = {"grpo": 0.0, "en": 0.05, "adv": 0.02, "mask": 0.08, "clip": 0.06
 def synthetic_sweep(root: Path, *, methods=("grpo", "en", "adv", "mask", "clip", "cov", "high_en", "sent"),
                     seeds=(0, 1, 2), model: str = "tiny", n: int = 32, problems: int = 64,
                     eval_steps=(0, 20, 40, 60), train_steps: int = 60, sweep: str = "default",
-                    rng_seed: int = 0) -> list[Path]:
+                    rng_seed: int = 0, extra_benchmarks: tuple[str, ...] = ()) -> list[Path]:
     """Embedded-like runs: accuracy rises with training and with the method's ``METHOD_SKILL``,
-    falls with benchmark difficulty; entropy curves, token stats and (for SENT) semantic entropy."""
+    falls with benchmark difficulty; entropy curves, token stats and (for SENT) semantic entropy.
+    ``extra_benchmarks`` (e.g. ``HELDOUT_BENCHMARKS``) are evaluated too, harder than ``synth_6``; without
+    them every draw is the same as before they existed."""
     rng = np.random.default_rng(rng_seed)
     out = []
     edges = np.linspace(0.0, 4.0, 41).round(3).tolist()
@@ -106,7 +110,7 @@ def synthetic_sweep(root: Path, *, methods=("grpo", "en", "adv", "mask", "clip",
         for seed in seeds:
             r = np.random.default_rng(rng.integers(1 << 31))
             samples = {}
-            for bi, bench in enumerate(SYNTH_BENCHMARKS):
+            for bi, bench in enumerate(SYNTH_BENCHMARKS + tuple(extra_benchmarks)):
                 difficulty = rng.uniform(-1, 1, problems) + 0.4 * bi
                 counts = {}
                 for step in eval_steps:

@@ -82,6 +82,14 @@ def test_every_table_is_written_or_reported_missing(build):
         assert list(ours.columns) == list(paper.columns), name
 
 
+def test_heldout_table_absent_without_extra_benchmarks(build):
+    """No run has a benchmark outside the paper's: no embedded_heldout file and no entry anywhere."""
+    _, out, res = build
+    assert not list((out / "tables").glob("embedded_heldout*"))
+    for text in ((out / "index.md").read_text(), (out / "summary.md").read_text(), res.stdout):
+        assert "embedded_heldout" not in text
+
+
 def test_figures_drawn_or_reported_missing(build):
     _, out, _ = build
     index = (out / "index.md").read_text()
