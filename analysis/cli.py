@@ -41,6 +41,9 @@ def _parse(argv):
     p.add_argument("--reference-only", action="store_true",
                    help="write only <out>/reference/ (the paper's numbers and check_report.md); no runs needed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--see-also", action="append", default=[], metavar="LABEL=PATH",
+                   help="a related analysis folder (or page) linked from index.md, PATH relative to --out; repeatable "
+                        "(e.g. 'discriminating preset=../paper_figs_discriminating/index.md')")
     a = p.parse_args(argv)
     if a.eval_step != "final":
         try:
@@ -104,6 +107,14 @@ def _move_into(stage: Path, out: Path, full: bool) -> None:
 
 def main(argv=None) -> int:
     args = _parse(argv)
+    see_also = []
+    for item in args.see_also:
+        label, sep, path = item.partition("=")
+        if not sep or not label.strip() or not path.strip():
+            print(f"error: --see-also {item!r}: give LABEL=PATH (e.g. 'discriminating preset="
+                  f"../paper_figs_discriminating/index.md')", file=sys.stderr)
+            return 2
+        see_also.append((label.strip(), path.strip()))
     if Path(args.out).exists() and not Path(args.out).is_dir():
         print(f"error: --out {args.out} is an existing file; give a directory", file=sys.stderr)
         return 2
@@ -160,7 +171,7 @@ def main(argv=None) -> int:
         if not args.only:
             generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             (stage / "index.md").write_text(index_md(runs, outcomes, command, git_state(Path(__file__).parent),
-                                                     generated), encoding="utf-8")
+                                                     generated, see_also=see_also), encoding="utf-8")
         summary = summary_md(runs, outcomes, command, build_issues)
         if not args.only:
             (stage / "summary.md").write_text(summary, encoding="utf-8")

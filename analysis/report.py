@@ -102,7 +102,8 @@ def summary_md(runs: Runs, outcomes: list[Outcome], command: str, build_issues: 
     return "\n".join(lines) + "\n"
 
 
-def index_md(runs: Runs, outcomes: list[Outcome], command: str, analysis_git: str, generated: str) -> str:
+def index_md(runs: Runs, outcomes: list[Outcome], command: str, analysis_git: str, generated: str,
+             see_also: list[tuple[str, str]] = ()) -> str:
     lines = ["# SENT paper: tables and figures rebuilt from run logs\n",
              f"- Command: `{command}`",
              f"- Analysis code: `{analysis_git}`",
@@ -115,6 +116,7 @@ def index_md(runs: Runs, outcomes: list[Outcome], command: str, analysis_git: st
              "- The paper's claims checked one by one against these runs: [claims.md](claims.md) (below)",
              "- The paper's own numbers: [reference/](reference/) (its CSVs) and "
              "[reference/check_report.md](reference/check_report.md) (where its marks, Avg. and Δ do not recompute)",
+             *(f"- See also: [{label}]({path})" for label, path in see_also),
              f"- Generated: {generated}\n", "## Tables\n"]
     for o in (o for o in outcomes if o.kind == "table"):
         spec = TABLES.get(o.name)

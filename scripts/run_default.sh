@@ -31,8 +31,9 @@ for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
 echo "[run_default] sweep finished in $(( $(date +%s) - start )) s (exit status $status)"
 [ "$status" -eq 0 ] || exit "$status"
 
-if [ -f analysis/__main__.py ]; then
-  python -m analysis "$RUNS_ROOT/default" --out "$OUT"
-else
-  echo "[run_default] analysis/ is not there yet: skipping the tables and figures"
+# the committed analysis of the discriminating preset (docs/discriminating.md) is linked from the default's index
+SEE_ALSO=()
+if [ "${OUT%/}" = paper_figs ] && [ -f paper_figs_discriminating/index.md ]; then
+  SEE_ALSO=(--see-also "the discriminating preset (docs/discriminating.md)=../paper_figs_discriminating/index.md")
 fi
+python -m analysis "$RUNS_ROOT/default" --out "$OUT" "${SEE_ALSO[@]}"

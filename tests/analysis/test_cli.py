@@ -55,7 +55,7 @@ def build(tmp_path_factory):
     one_problem_runs(runs, "grpo", 8, {0: 1}, schema_version=0)
     one_problem_runs(runs, "grpo", 9, {0: 1, 5: 1}, meta_extra={"from_the_future": True})
     out = root / "paper_figs"
-    res = run_cli(runs, "--out", out, "--quiet")
+    res = run_cli(runs, "--out", out, "--quiet", "--see-also", "discriminating preset=../pf_disc/index.md")
     return runs, out, res
 
 
@@ -130,6 +130,13 @@ def test_index_names_command_and_commits(build):
     assert "Command: `python -m analysis" in index
     assert "0123456789abcdef0123456789abcdef01234567" in index  # the runs' git_sha
     assert "Analysis code: `" in index
+
+
+def test_see_also_links_a_related_analysis(build, tmp_path, capsys):
+    runs, out, _ = build
+    assert "- See also: [discriminating preset](../pf_disc/index.md)" in (out / "index.md").read_text()
+    assert main([str(runs), "--out", str(tmp_path / "x"), "--see-also", "no-path"]) == 2
+    assert "give LABEL=PATH" in capsys.readouterr().err
 
 
 def test_reference_and_check_report_are_copied(build):
