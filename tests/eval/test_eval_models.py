@@ -53,22 +53,32 @@ def test_gen_arg_overrides_the_config(tmp_path, capsys):
     assert "max_model_len=16384" in text and "model config: openpangu_embedded_1b_v1p1" in text
 
 
-def test_plain_models_get_no_run_folder(tmp_path):
-    from core.eval.generation import Generation, register_generator
+class _BoxedZero:
+    """A generator that answers ``\\boxed{0}`` (3 tokens) to every prompt."""
 
-    class Boxed:
-        tokenizer = None
+    tokenizer = None
 
-        def __init__(self, model_path, **kw):
-            pass
+    def __init__(self, model_path, **kw):
+        pass
 
-        def generate(self, prompts, n, **kw):
-            return [[Generation("\\boxed{0}", 3) for _ in range(n)] for _ in prompts]
+    def generate(self, prompts, n, **kw):
+        from core.eval.generation import Generation
+
+        return [[Generation("\\boxed{0}", 3) for _ in range(n)] for _ in prompts]
+
+
+def _register_boxed_zero() -> None:
+    """Register :class:`_BoxedZero` as the ``boxed_zero`` backend (once per process)."""
+    from core.eval.generation import register_generator
 
     try:
-        register_generator("boxed_zero", Boxed)
-    except ValueError:
+        register_generator("boxed_zero", _BoxedZero)
+    except ValueError:  # already registered by an earlier test
         pass
+
+
+def test_plain_models_get_no_run_folder(tmp_path):
+    _register_boxed_zero()
     out = tmp_path / "o"
     assert cli.main(["--model", "m", "--backend", "boxed_zero", "--benchmarks", "amc23", "--limit", "1", "--n", "2",
                      "--out", str(out), "--no-progress"]) == 0
@@ -85,22 +95,8 @@ def test_plain_models_get_no_run_folder(tmp_path):
 def test_adding_a_benchmark_to_a_run_keeps_the_step_summary(tmp_path):
     """Table VIII: LiveCodeBench evaluated into a training run's folder at its final step keeps
     that step's math summary in eval_summary.json."""
-    from core.eval.generation import Generation, register_generator
-
-    class Boxed:
-        tokenizer = None
-
-        def __init__(self, model_path, **kw):
-            pass
-
-        def generate(self, prompts, n, **kw):
-            return [[Generation("\\boxed{0}", 3) for _ in range(n)] for _ in prompts]
-
-    try:
-        register_generator("boxed_zero2", Boxed)
-    except ValueError:
-        pass
-    common = ["--model", "m", "--backend", "boxed_zero2", "--limit", "1", "--n", "2", "--eval-step", "300",
+    _register_boxed_zero()
+    common = ["--model", "m", "--backend", "boxed_zero", "--limit", "1", "--n", "2", "--eval-step", "300",
               "--out", str(tmp_path), "--no-progress"]
     assert cli.main(common + ["--benchmarks", "amc23"]) == 0
     assert cli.main(common + ["--benchmarks", "humaneval"]) == 0
