@@ -343,7 +343,10 @@ def _as_nobody(code: str, margin: int) -> dict:
            "file_mb": 8, "cpu_s": 20, "nonce": "@@t@@", "isolate_network": True, "nproc_margin": margin}
     work = tempfile.mkdtemp()
     os.chmod(work, 0o777)
-    r = subprocess.run([py, "-I", SANDBOX_SCRIPT], input=json.dumps(job).encode(), capture_output=True, cwd=work,
+    # a copy nobody can read: the checkout may sit in a folder only its owner can enter (e.g. mktemp -d)
+    script = shutil.copy(SANDBOX_SCRIPT, os.path.join(work, "sandbox.py"))
+    os.chmod(script, 0o644)
+    r = subprocess.run([py, "-I", script], input=json.dumps(job).encode(), capture_output=True, cwd=work,
                        user="nobody", timeout=60)
     out = r.stdout.decode()
     assert "@@t@@" in out, (r.returncode, out, r.stderr.decode()[-2000:])
